@@ -1,0 +1,369 @@
+"""Bring the local ECR stack up and down: `python -m stack up|down|status|env`.
+
+Both are idempotent. `up` starts what is not already running and waits until every part answers;
+a part that does not is named with the tail of its log. `down` stops every process of the stack,
+including any stray process whose command line names the stack's directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from stack import oidc
+from stack.config import Account, StackConfig
+
+READY_TIMEOUT_SECONDS = 60
+
+
+class StackError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    command: list[str]
+    ready: Callable[[], bool]
+    marker: str  # a string in the process's command line, so a reused pid is not mistaken for it
+
+
+# Files the stack makes once ------------------------------------------------------------------------
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def make_tls(config: StackConfig) -> None:
+    """A self-signed certificate for every account's registry host in every region, and its address."""
+    cert_path = config.tls_dir / "registry.crt"
+    if cert_path.exists():
+        return
+    config.tls_dir.mkdir(parents=True, exist_ok=True)
+    key = _new_key()
+    names: list[x509.GeneralName] = [
+        x509.DNSName(account.registry_host(region)) for account in config.accounts for region in config.regions
+    ]
+    names += [x509.IPAddress(ipaddress.ip_address(account.address)) for account in config.accounts]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecr-action local stack registry")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (config.tls_dir / "registry.key").write_bytes(_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def make_oidc_identity(config: StackConfig) -> None:
+    config.oidc_dir.mkdir(parents=True, exist_ok=True)
+    key_path = oidc.private_key_path(config)
+    if not key_path.exists():
+        key_path.write_bytes(_pem(_new_key()))
+        key_path.chmod(0o600)
+    job_path = oidc.default_job_path(config)
+    if not job_path.exists():
+        job_path.write_text(json.dumps({"token": secrets.token_urlsafe(24), "claims": oidc.default_claims()}))
+        job_path.chmod(0o600)
+
+
+def make_hosts_file(config: StackConfig) -> None:
+    """The hosts file the stack's dockerd sees instead of the machine's (which is never touched)."""
+    lines = ["127.0.0.1 localhost", "::1 localhost"]
+    lines += [
+        f"{account.address} {account.registry_host(region)}" for account in config.accounts for region in config.regions
+    ]
+    config.hosts_file.write_text("\n".join(lines) + "\n")
+
+
+def make_registry_config(config: StackConfig, account: Account) -> Path:
+    directory = config.registry_dir(account)
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    htpasswd = directory / "htpasswd"
+    if not htpasswd.exists():
+        hashed = bcrypt.hashpw(account.registry_password.encode(), bcrypt.gensalt(rounds=6)).decode()
+        htpasswd.write_text(f"AWS:{hashed}\n")
+    settings = {
+        "version": 0.1,
+        "log": {"level": "info", "formatter": "text"},
+        "storage": {"filesystem": {"rootdirectory": str(directory / "data")}, "delete": {"enabled": True}},
+        "http": {
+            "addr": f"{account.address}:443",
+            "tls": {"certificate": str(config.tls_dir / "registry.crt"), "key": str(config.tls_dir / "registry.key")},
+        },
+        "auth": {"htpasswd": {"realm": f"ecr-{account.account_id}", "path": str(htpasswd)}},
+        "notifications": {
+            "endpoints": [
+                {
+                    "name": "ecr-gateway",
+                    "url": f"{config.gateway_url}/_stack/registry-events",
+                    "timeout": "5s",
+                    "threshold": 5,
+                    "backoff": "200ms",
+                    "ignoredmediatypes": ["application/octet-stream"],
+                    "ignore": {"actions": ["pull"]},
+                }
+            ]
+        },
+    }
+    path = directory / "config.yml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+# Readiness ------------------------------------------------------------------------------------------
+def http_ok(url: str, *, accept: tuple[int, ...] = (200,), context: ssl.SSLContext | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as reply:
+            return reply.status in accept
+    except urllib.error.HTTPError as error:
+        return error.code in accept
+    except (OSError, ValueError):
+        return False
+
+
+def docker_ok(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(2)
+            client.connect(str(socket_path))
+            client.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b" 200 " in client.recv(64)
+    except OSError:
+        return False
+
+
+def _insecure_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+# The parts ------------------------------------------------------------------------------------------
+def parts(config: StackConfig) -> list[Part]:
+    python = sys.executable
+    docker = config.docker_dir
+    # dockerd runs in its own mount namespace, where the stack's hosts file covers /etc/hosts: it then
+    # resolves the genuine ECR hostnames to the stack's registries and treats them as insecure
+    # (loopback), so the self-signed certificate is accepted. The machine's /etc/hosts is untouched.
+    dockerd = (
+        f"mount --bind {config.hosts_file} /etc/hosts && exec dockerd --iptables=false --ip6tables=false "
+        f"--bridge=none --data-root {docker / 'data'} --exec-root {docker / 'exec'} "
+        f"--host {config.docker_host} --pidfile {docker / 'dockerd.pid'}"
+    )
+    result = [
+        Part(
+            "moto",
+            [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
+            lambda: http_ok(f"{config.moto_url}/moto-api/"),
+            "moto.server",
+        ),
+        Part(
+            "gateway",
+            [python, "-m", "stack.gateway"],
+            lambda: http_ok(f"{config.gateway_url}/_stack/health"),
+            "stack.gateway",
+        ),
+        Part(
+            "oidc",
+            [python, "-m", "stack.oidc"],
+            lambda: http_ok(f"{config.oidc_url}/_stack/health"),
+            "stack.oidc",
+        ),
+    ]
+    for account in config.accounts:
+        registry_config = config.registry_dir(account) / "config.yml"
+        result.append(
+            Part(
+                f"registry-{account.account_id}",
+                ["docker-registry", "serve", str(registry_config)],
+                # The registry answers an anonymous /v2/ with 401 once it is up.
+                lambda address=account.address: http_ok(
+                    f"https://{address}/v2/", accept=(401,), context=_insecure_context()
+                ),
+                str(registry_config),
+            )
+        )
+    result.append(
+        Part(
+            "dockerd",
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", dockerd],
+            lambda: docker_ok(config.docker_socket),
+            str(docker / "data"),
+        )
+    )
+    return result
+
+
+def _pid_file(config: StackConfig, part: Part) -> Path:
+    return config.pids / f"{part.name}.pid"
+
+
+def _running_pid(config: StackConfig, part: Part) -> int | None:
+    try:
+        pid = int(_pid_file(config, part).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
+        return None
+    return pid if part.marker in cmdline else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_ready(config: StackConfig, part: Part, pid: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if part.ready():
+            return
+        if not _alive(pid):
+            break
+        time.sleep(0.2)
+    log = config.logs / f"{part.name}.log"
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else "(no log)"
+    raise StackError(f"stack: {part.name} did not become ready; its log is {log}:\n{tail}")
+
+
+def up(config: StackConfig) -> None:
+    for directory in (config.logs, config.pids, config.docker_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    make_tls(config)
+    make_oidc_identity(config)
+    make_hosts_file(config)
+    for account in config.accounts:
+        make_registry_config(config, account)
+    environment = {**os.environ, "ECR_STACK_DIR": str(config.root), "PYTHONUNBUFFERED": "1"}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")]))
+    for part in parts(config):
+        pid = _running_pid(config, part)
+        if pid is None:
+            with open(config.logs / f"{part.name}.log", "ab") as log:
+                process = subprocess.Popen(
+                    part.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=environment, start_new_session=True, cwd=config.root,
+                )
+            pid = process.pid
+            _pid_file(config, part).write_text(str(pid))
+        _wait_ready(config, part, pid)
+    write_env_file(config)
+
+
+def _stop(pid: int) -> None:
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def stray_pids(config: StackConfig) -> list[int]:
+    """Processes whose command line names the stack's directory (containerd and shims included)."""
+    marker = str(config.root).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def down(config: StackConfig) -> None:
+    # dockerd first: it stops its containers while the registries and the gateway can still answer.
+    for part in reversed(parts(config)):
+        pid = _running_pid(config, part)
+        if pid is not None:
+            _stop(pid)
+        _pid_file(config, part).unlink(missing_ok=True)
+    for pid in stray_pids(config):
+        _stop(pid)
+
+
+def status(config: StackConfig) -> dict[str, bool]:
+    return {part.name: _running_pid(config, part) is not None and part.ready() for part in parts(config)}
+
+
+def client_environment(config: StackConfig) -> dict[str, str]:
+    job = json.loads(oidc.default_job_path(config).read_text())
+    return {
+        **config.client_environment(),
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{config.oidc_url}/idtoken?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": job["token"],
+    }
+
+
+def write_env_file(config: StackConfig) -> None:
+    lines = [f"export {name}='{value}'" for name, value in client_environment(config).items()]
+    (config.root / "env.sh").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    config = StackConfig.load()
+    command = argv[0] if argv else "status"
+    try:
+        if command == "up":
+            up(config)
+            print(f"stack is up; state in {config.root}; source {config.root / 'env.sh'} to use it")
+        elif command == "down":
+            down(config)
+            print("stack is down")
+        elif command == "status":
+            states = status(config)
+            for name, ready in states.items():
+                print(f"{name:24} {'ready' if ready else 'down'}")
+            return 0 if all(states.values()) else 1
+        elif command == "env":
+            for name, value in client_environment(config).items():
+                print(f"export {name}='{value}'")
+        else:
+            print("usage: python -m stack up|down|status|env", file=sys.stderr)
+            return 2
+    except StackError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
