@@ -1,1 +1,1 @@
-"""The local ECR stack: Docker Engine, registries under the genuine ECR hostnames, moto, and GitHub's OIDC endpoint."""
+"""The local ECR stack: Docker Engine, registries under ECR hostnames, moto, GitHub's OIDC endpoint."""

@@ -10,7 +10,9 @@ from botocore.config import Config
 from stack.config import StackConfig
 
 
-def admin_client(config: StackConfig, service: str, account_id: str, region: str, *, direct: bool = False) -> Any:
+def admin_client(
+    config: StackConfig, service: str, account_id: str, region: str, *, direct: bool = False
+) -> Any:
     """A client acting in `account_id`: moto picks the account from the `x-moto-account-id` header.
 
     `direct` goes to moto itself rather than through the gateway (the gateway uses it for its own calls).

@@ -1,8 +1,8 @@
 """Where the local ECR stack lives and how clients reach it.
 
 Everything the stack writes is under one directory (`ECR_STACK_DIR`, default `<repo>/.stack`).
-Every listener is on 127.0.0.0/8. Each AWS account gets its own loopback address, on which its
-registry serves port 443 under the genuine ECR hostname `<account>.dkr.ecr.<region>.amazonaws.com`.
+Every listener is on 127.0.0.0/8. Each registry (an account in a region) gets its own loopback address,
+on which it serves port 443 under the genuine ECR hostname `<account>.dkr.ecr.<region>.amazonaws.com`.
 """
 
 from __future__ import annotations
@@ -19,15 +19,23 @@ OIDC_ISSUER_HOST = "token.actions.githubusercontent.com"
 
 
 @dataclass(frozen=True, slots=True)
-class Account:
-    account_id: str
-    address: str  # loopback address its registry listens on
+class Registry:
+    """One ECR registry: an account in a region, served on its own loopback address."""
 
-    def registry_host(self, region: str) -> str:
-        return f"{self.account_id}.dkr.ecr.{region}.amazonaws.com"
+    account_id: str
+    region: str
+    address: str
 
     @property
-    def registry_password(self) -> str:
+    def host(self) -> str:
+        return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com"
+
+    @property
+    def name(self) -> str:
+        return f"{self.account_id}-{self.region}"
+
+    @property
+    def password(self) -> str:
         # The password inside the token moto's GetAuthorizationToken returns for this account.
         return f"{self.account_id}-auth-token"
 
@@ -35,10 +43,7 @@ class Account:
 @dataclass(frozen=True, slots=True)
 class StackConfig:
     root: Path
-    accounts: tuple[Account, ...] = (
-        Account("123456789012", "127.0.10.1"),
-        Account("210987654321", "127.0.10.2"),
-    )
+    accounts: tuple[str, ...] = ("123456789012", "210987654321")
     regions: tuple[str, ...] = ("us-east-1", "eu-west-1")
     moto_port: int = 4510
     gateway_port: int = 4566
@@ -77,8 +82,8 @@ class StackConfig:
     def oidc_dir(self) -> Path:
         return self.root / "oidc"
 
-    def registry_dir(self, account: Account) -> Path:
-        return self.root / "registry" / account.account_id
+    def registry_dir(self, registry: Registry) -> Path:
+        return self.root / "registry" / registry.name
 
     # Addresses ---------------------------------------------------------------------------------
     @property
@@ -97,17 +102,19 @@ class StackConfig:
     def docker_host(self) -> str:
         return f"unix://{self.docker_socket}"
 
-    def account(self, account_id: str) -> Account:
-        for account in self.accounts:
-            if account.account_id == account_id:
-                return account
-        raise KeyError(f"the stack has no account {account_id}")
+    @property
+    def registries(self) -> tuple[Registry, ...]:
+        return tuple(
+            Registry(account_id, region, f"127.0.{10 + r}.{1 + a}")
+            for a, account_id in enumerate(self.accounts)
+            for r, region in enumerate(self.regions)
+        )
 
-    def account_for_host(self, host: str) -> tuple[Account, str]:
-        """(account, region) for a registry hostname such as 123456789012.dkr.ecr.us-east-1.amazonaws.com."""
-        name = host.split(":")[0]
-        account_id, _, _, region, *_ = name.split(".")
-        return self.account(account_id), region
+    def registry(self, account_id: str, region: str) -> Registry:
+        for registry in self.registries:
+            if (registry.account_id, registry.region) == (account_id, region):
+                return registry
+        raise KeyError(f"the stack has no registry for account {account_id} in {region}")
 
     def client_environment(self) -> dict[str, str]:
         """What a client (the action, the AWS CLI, the Docker CLI) needs to use the stack."""

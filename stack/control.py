@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from stack import oidc
-from stack.config import Account, StackConfig
+from stack.config import Registry, StackConfig
 
 READY_TIMEOUT_SECONDS = 60
 
@@ -55,20 +55,20 @@ def _new_key() -> rsa.RSAPrivateKey:
 
 
 def _pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def make_tls(config: StackConfig) -> None:
-    """A self-signed certificate for every account's registry host in every region, and its address."""
+    """One self-signed certificate for every registry's hostname and address."""
     cert_path = config.tls_dir / "registry.crt"
     if cert_path.exists():
         return
     config.tls_dir.mkdir(parents=True, exist_ok=True)
     key = _new_key()
-    names: list[x509.GeneralName] = [
-        x509.DNSName(account.registry_host(region)) for account in config.accounts for region in config.regions
-    ]
-    names += [x509.IPAddress(ipaddress.ip_address(account.address)) for account in config.accounts]
+    names: list[x509.GeneralName] = [x509.DNSName(registry.host) for registry in config.registries]
+    names += [x509.IPAddress(ipaddress.ip_address(registry.address)) for registry in config.registries]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecr-action local stack registry")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -101,41 +101,29 @@ def make_oidc_identity(config: StackConfig) -> None:
 def make_hosts_file(config: StackConfig) -> None:
     """The hosts file the stack's dockerd sees instead of the machine's (which is never touched)."""
     lines = ["127.0.0.1 localhost", "::1 localhost"]
-    lines += [
-        f"{account.address} {account.registry_host(region)}" for account in config.accounts for region in config.regions
-    ]
+    lines += [f"{registry.address} {registry.host}" for registry in config.registries]
     config.hosts_file.write_text("\n".join(lines) + "\n")
 
 
-def make_registry_config(config: StackConfig, account: Account) -> Path:
-    directory = config.registry_dir(account)
+def make_registry_config(config: StackConfig, registry: Registry) -> Path:
+    directory = config.registry_dir(registry)
     (directory / "data").mkdir(parents=True, exist_ok=True)
     htpasswd = directory / "htpasswd"
     if not htpasswd.exists():
-        hashed = bcrypt.hashpw(account.registry_password.encode(), bcrypt.gensalt(rounds=6)).decode()
+        hashed = bcrypt.hashpw(registry.password.encode(), bcrypt.gensalt(rounds=6)).decode()
         htpasswd.write_text(f"AWS:{hashed}\n")
     settings = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text"},
         "storage": {"filesystem": {"rootdirectory": str(directory / "data")}, "delete": {"enabled": True}},
         "http": {
-            "addr": f"{account.address}:443",
-            "tls": {"certificate": str(config.tls_dir / "registry.crt"), "key": str(config.tls_dir / "registry.key")},
+            "addr": f"{registry.address}:443",
+            "tls": {
+                "certificate": str(config.tls_dir / "registry.crt"),
+                "key": str(config.tls_dir / "registry.key"),
+            },
         },
-        "auth": {"htpasswd": {"realm": f"ecr-{account.account_id}", "path": str(htpasswd)}},
-        "notifications": {
-            "endpoints": [
-                {
-                    "name": "ecr-gateway",
-                    "url": f"{config.gateway_url}/_stack/registry-events",
-                    "timeout": "5s",
-                    "threshold": 5,
-                    "backoff": "200ms",
-                    "ignoredmediatypes": ["application/octet-stream"],
-                    "ignore": {"actions": ["pull"]},
-                }
-            ]
-        },
+        "auth": {"htpasswd": {"realm": registry.host, "path": str(htpasswd)}},
     }
     path = directory / "config.yml"
     path.write_text(yaml.safe_dump(settings))
@@ -203,14 +191,14 @@ def parts(config: StackConfig) -> list[Part]:
             "stack.oidc",
         ),
     ]
-    for account in config.accounts:
-        registry_config = config.registry_dir(account) / "config.yml"
+    for registry in config.registries:
+        registry_config = config.registry_dir(registry) / "config.yml"
         result.append(
             Part(
-                f"registry-{account.account_id}",
+                f"registry-{registry.name}",
                 ["docker-registry", "serve", str(registry_config)],
                 # The registry answers an anonymous /v2/ with 401 once it is up.
-                lambda address=account.address: http_ok(
+                lambda address=registry.address: http_ok(
                     f"https://{address}/v2/", accept=(401,), context=_insecure_context()
                 ),
                 str(registry_config),
@@ -266,17 +254,24 @@ def up(config: StackConfig) -> None:
     make_tls(config)
     make_oidc_identity(config)
     make_hosts_file(config)
-    for account in config.accounts:
-        make_registry_config(config, account)
+    for registry in config.registries:
+        make_registry_config(config, registry)
     environment = {**os.environ, "ECR_STACK_DIR": str(config.root), "PYTHONUNBUFFERED": "1"}
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")]))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")])
+    )
     for part in parts(config):
         pid = _running_pid(config, part)
         if pid is None:
             with open(config.logs / f"{part.name}.log", "ab") as log:
                 process = subprocess.Popen(
-                    part.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=environment, start_new_session=True, cwd=config.root,
+                    part.command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=environment,
+                    start_new_session=True,
+                    cwd=config.root,
                 )
             pid = process.pid
             _pid_file(config, part).write_text(str(pid))

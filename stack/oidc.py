@@ -72,7 +72,9 @@ class TokenIssuer:
         self._jobs[default["token"]] = default["claims"]
 
     def register(self, overrides: dict[str, Any]) -> dict[str, str]:
-        claims = default_claims(overrides.get("repository", DEFAULT_REPOSITORY), overrides.get("ref", "refs/heads/main"))
+        claims = default_claims(
+            overrides.get("repository", DEFAULT_REPOSITORY), overrides.get("ref", "refs/heads/main")
+        )
         claims.update(overrides)
         token = secrets.token_urlsafe(24)
         with self._lock:
@@ -102,7 +104,7 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "stack-oidc"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature is http.server's
+        def log_message(self, format: str, *args: Any) -> None:
             print(f"{self.address_string()} {format % args}", flush=True)
 
         def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
@@ -125,7 +127,9 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
             audience = parse_qs(url.query).get("audience", [None])[0]
             token = issuer.issue(request_token, audience) if scheme.lower() == "bearer" else None
             if token is None:
-                self._reply(HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials: the bearer token is not valid"})
+                self._reply(
+                    HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials: the bearer token is not valid"}
+                )
                 return
             self._reply(HTTPStatus.OK, {"count": 2000, "value": token})
 

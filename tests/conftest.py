@@ -1,0 +1,56 @@
+"""Shared fixtures. The local stack starts once per test session (and only if it is not already up)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stack import control
+from stack.client import StackClient
+from stack.config import StackConfig
+
+BUSYBOX = Path("/usr/bin/busybox")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackClient]:
+    config = StackConfig.load()
+    already_up = all(control.status(config).values())
+    if not already_up:
+        control.up(config)
+    yield StackClient(config)
+    if not already_up:
+        control.down(config)
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A repository name no other test uses, so tests share the stack without sharing state."""
+    return f"test/app-{uuid.uuid4().hex[:10]}"
+
+
+def write_app(directory: Path, *, marker: str = "") -> Path:
+    """A small app that builds with no network: FROM scratch, a static busybox, and one file.
+
+    `marker` goes into the image, so different markers give different digests.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BUSYBOX, directory / "busybox")
+    (directory / "index.html").write_text(f"<h1>hello {marker}</h1>\n")
+    (directory / "Dockerfile").write_text(
+        "FROM scratch\n"
+        "COPY busybox /bin/busybox\n"
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+        "COPY index.html /www/index.html\n"
+        'CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+    )
+    return directory
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    return write_app(tmp_path / "app", marker=uuid.uuid4().hex)

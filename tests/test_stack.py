@@ -1,0 +1,276 @@
+"""The local stack itself behaves as ECR, its registry and GitHub's token endpoint do."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import boto3
+import docker.errors
+import jwt
+import pytest
+import requests
+
+from stack.client import StackClient
+
+pytestmark = pytest.mark.stack
+
+
+def ecr_login(stack: StackClient, account_id: str) -> tuple[str, dict[str, str]]:
+    """(registry host, docker auth config) from GetAuthorizationToken, as a user's client gets them."""
+    data = stack.ecr(account_id).get_authorization_token()["authorizationData"][0]
+    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    return data["proxyEndpoint"].removeprefix("https://"), {"username": username, "password": password}
+
+
+def push(stack: StackClient, reference: str, tag: str, auth: dict[str, str] | None) -> list[dict]:
+    return list(stack.docker().api.push(reference, tag=tag, stream=True, decode=True, auth_config=auth))
+
+
+def push_error(lines: list[dict]) -> str:
+    return " ".join(line["error"] for line in lines if "error" in line)
+
+
+def build(stack: StackClient, app_dir: Path, reference: str) -> None:
+    stack.docker().images.build(path=str(app_dir), tag=reference, rm=True)
+
+
+def test_push_needs_the_ecr_token_and_ecr_sees_the_registry_digest(
+    stack: StackClient, app_dir: Path, unique_name: str
+) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name)
+    host, auth = ecr_login(stack, stack.default_account)
+    assert host == f"{stack.default_account}.dkr.ecr.{stack.region}.amazonaws.com"
+    reference = f"{host}/{unique_name}"
+    build(stack, app_dir, f"{reference}:v1")
+
+    assert "no basic auth credentials" in push_error(push(stack, reference, "v1", None))
+    wrong = {"username": "AWS", "password": "not-the-token"}
+    assert "unauthorized" in push_error(push(stack, reference, "v1", wrong))
+
+    lines = push(stack, reference, "v1", auth)
+    assert not push_error(lines)
+    digest = next(line["aux"]["Digest"] for line in lines if "aux" in line)
+
+    served = stack.registry_manifest(unique_name, "v1")
+    assert served.status_code == 200
+    assert served.headers["Docker-Content-Digest"] == digest
+    images = ecr.describe_images(repositoryName=unique_name)["imageDetails"]
+    assert [(image["imageDigest"], image["imageTags"]) for image in images] == [(digest, ["v1"])]
+
+
+def test_pull_by_digest_through_the_engine(stack: StackClient, app_dir: Path, unique_name: str) -> None:
+    stack.ecr().create_repository(repositoryName=unique_name)
+    host, auth = ecr_login(stack, stack.default_account)
+    reference = f"{host}/{unique_name}"
+    build(stack, app_dir, f"{reference}:v1")
+    digest = next(line["aux"]["Digest"] for line in push(stack, reference, "v1", auth) if "aux" in line)
+    stack.docker().images.remove(f"{reference}:v1", force=True)
+
+    pulled = stack.docker().images.pull(f"{reference}@{digest}", auth_config=auth)
+    assert f"{reference}@{digest}" in pulled.attrs["RepoDigests"]
+
+
+def test_accounts_have_separate_registries(stack: StackClient, app_dir: Path, unique_name: str) -> None:
+    stack.ecr(stack.other_account).create_repository(repositoryName=unique_name)
+    host, auth = ecr_login(stack, stack.other_account)
+    assert host.startswith(f"{stack.other_account}.dkr.ecr.")
+    reference = f"{host}/{unique_name}"
+    build(stack, app_dir, f"{reference}:v1")
+    _, first_account_auth = ecr_login(stack, stack.default_account)
+    assert "unauthorized" in push_error(push(stack, reference, "v1", first_account_auth))
+    assert not push_error(push(stack, reference, "v1", auth))
+    assert stack.ecr(stack.other_account).describe_images(repositoryName=unique_name)["imageDetails"]
+    assert stack.registry_manifest(unique_name, "v1", account_id=stack.default_account).status_code == 404
+
+
+def test_api_put_image_adds_the_tag_in_the_registry(
+    stack: StackClient, app_dir: Path, unique_name: str
+) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name)
+    host, auth = ecr_login(stack, stack.default_account)
+    reference = f"{host}/{unique_name}"
+    build(stack, app_dir, f"{reference}:v1")
+    push(stack, reference, "v1", auth)
+    image = ecr.batch_get_image(repositoryName=unique_name, imageIds=[{"imageTag": "v1"}])["images"][0]
+
+    ecr.put_image(repositoryName=unique_name, imageManifest=image["imageManifest"], imageTag="v2")
+
+    served = stack.registry_manifest(unique_name, "v2")
+    assert served.status_code == 200
+    assert served.headers["Docker-Content-Digest"] == image["imageId"]["imageDigest"]
+
+
+BASIC_FINDINGS = {
+    "findings": [
+        {
+            "name": "CVE-2024-0001",
+            "severity": "CRITICAL",
+            "uri": "https://example.test/CVE-2024-0001",
+            "attributes": [
+                {"key": "package_name", "value": "openssl"},
+                {"key": "package_version", "value": "3.0.1"},
+            ],
+        },
+        {
+            "name": "CVE-2024-0002",
+            "severity": "LOW",
+            "uri": "https://example.test/CVE-2024-0002",
+            "attributes": [],
+        },
+    ],
+    "findingSeverityCounts": {"CRITICAL": 1, "LOW": 1},
+}
+
+
+def scan_response(repository: str, findings: dict, status: str = "COMPLETE") -> dict:
+    return {
+        "repositoryName": repository,
+        "imageId": {},
+        "imageScanStatus": {"status": status, "description": "fixture"},
+        "imageScanFindings": findings,
+    }
+
+
+def pushed_digest(stack: StackClient, app_dir: Path, repository: str) -> str:
+    host, auth = ecr_login(stack, stack.default_account)
+    build(stack, app_dir, f"{host}/{repository}:v1")
+    lines = push(stack, f"{host}/{repository}", "v1", auth)
+    return next(line["aux"]["Digest"] for line in lines if "aux" in line)
+
+
+def test_scan_on_push_serves_the_fixture_findings(
+    stack: StackClient, app_dir: Path, unique_name: str
+) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
+    stack.scan_results(scan_response(unique_name, BASIC_FINDINGS))
+    digest = pushed_digest(stack, app_dir, unique_name)
+
+    result = ecr.describe_image_scan_findings(repositoryName=unique_name, imageId={"imageDigest": digest})
+    assert result["imageScanStatus"]["status"] == "COMPLETE"
+    assert [f["name"] for f in result["imageScanFindings"]["findings"]] == ["CVE-2024-0001", "CVE-2024-0002"]
+
+
+def test_no_scan_without_scan_on_push(stack: StackClient, app_dir: Path, unique_name: str) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name)
+    digest = pushed_digest(stack, app_dir, unique_name)
+    with pytest.raises(ecr.exceptions.ScanNotFoundException):
+        ecr.describe_image_scan_findings(repositoryName=unique_name, imageId={"imageDigest": digest})
+
+
+def test_scan_stays_in_progress_for_the_delay_then_completes(
+    stack: StackClient, app_dir: Path, unique_name: str
+) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
+    stack.scan_results(scan_response(unique_name, BASIC_FINDINGS))
+    stack.scan_delay(unique_name, 1.5)
+    digest = pushed_digest(stack, app_dir, unique_name)
+    image_id = {"imageDigest": digest}
+
+    first = ecr.describe_image_scan_findings(repositoryName=unique_name, imageId=image_id)
+    assert first["imageScanStatus"]["status"] == "IN_PROGRESS"
+    assert "imageScanFindings" not in first
+    time.sleep(1.6)
+    assert (
+        ecr.describe_image_scan_findings(repositoryName=unique_name, imageId=image_id)["imageScanStatus"][
+            "status"
+        ]
+        == "COMPLETE"
+    )
+
+
+def test_findings_come_in_pages(stack: StackClient, app_dir: Path, unique_name: str) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
+    many = [
+        {"packageVulnerabilityDetails": {"vulnerabilityId": f"CVE-2024-{n:04}"}, "severity": "HIGH"}
+        for n in range(250)
+    ]
+    stack.scan_results(
+        scan_response(unique_name, {"enhancedFindings": many, "findingSeverityCounts": {"HIGH": 250}})
+    )
+    digest = pushed_digest(stack, app_dir, unique_name)
+
+    paginator = ecr.get_paginator("describe_image_scan_findings")
+    pages = list(paginator.paginate(repositoryName=unique_name, imageId={"imageDigest": digest}))
+    assert [len(page["imageScanFindings"]["enhancedFindings"]) for page in pages] == [100, 100, 50]
+    ids = [
+        f["packageVulnerabilityDetails"]["vulnerabilityId"]
+        for p in pages
+        for f in p["imageScanFindings"]["enhancedFindings"]
+    ]
+    assert ids == [f"CVE-2024-{n:04}" for n in range(250)]
+
+
+def test_oidc_endpoint_refuses_a_wrong_bearer_token(stack: StackClient) -> None:
+    job = stack.github_job()
+    reply = requests.get(
+        f"{job.request_url}&audience=sts.amazonaws.com", headers={"Authorization": "Bearer nope"}, timeout=5
+    )
+    assert reply.status_code == 401
+    assert requests.get(f"{job.request_url}&audience=x", timeout=5).status_code == 401
+
+
+def test_oidc_token_has_githubs_claims(stack: StackClient) -> None:
+    job = stack.github_job(repository="acme/widgets", ref="refs/heads/release")
+    reply = requests.get(
+        f"{job.request_url}&audience=sts.amazonaws.com",
+        headers={"Authorization": f"Bearer {job.request_token}"},
+        timeout=5,
+    )
+    assert reply.status_code == 200
+    claims = jwt.decode(reply.json()["value"], options={"verify_signature": False})
+    assert claims["iss"] == "https://token.actions.githubusercontent.com"
+    assert claims["aud"] == "sts.amazonaws.com"
+    assert claims["sub"] == "repo:acme/widgets:ref:refs/heads/release"
+    assert claims["job_workflow_ref"] == "acme/widgets/.github/workflows/build.yml@refs/heads/release"
+    assert {"repository", "ref", "sha", "run_id", "exp", "iat"} <= claims.keys()
+
+
+def web_identity(stack: StackClient, job_claims: dict, role_arn: str) -> dict:
+    job = stack.github_job(**job_claims)
+    token = requests.get(
+        f"{job.request_url}&audience=sts.amazonaws.com",
+        headers={"Authorization": f"Bearer {job.request_token}"},
+        timeout=5,
+    ).json()["value"]
+    sts = boto3.client("sts", region_name=stack.region, endpoint_url=stack.config.gateway_url)
+    return sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="test", WebIdentityToken=token)
+
+
+def test_sts_honours_the_roles_trust_policy(stack: StackClient, unique_name: str) -> None:
+    role = stack.github_role(
+        unique_name.replace("/", "-"), subjects=("repo:acme/widgets:ref:refs/heads/main",)
+    )
+    granted = web_identity(stack, {"repository": "acme/widgets"}, role)
+    assert granted["Credentials"]["AccessKeyId"]
+
+    sts_errors = boto3.client("sts", region_name=stack.region).exceptions
+    with pytest.raises(sts_errors.ClientError, match="AccessDenied"):
+        web_identity(stack, {"repository": "acme/other"}, role)
+
+
+def test_sts_credentials_act_in_the_roles_account(stack: StackClient, unique_name: str) -> None:
+    role = stack.github_role(unique_name.replace("/", "-"), account_id=stack.other_account)
+    credentials = web_identity(stack, {}, role)["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=stack.region,
+    )
+    identity = session.client("sts", endpoint_url=stack.config.gateway_url).get_caller_identity()
+    assert identity["Account"] == stack.other_account
+
+
+def test_engine_is_the_stacks_own(stack: StackClient) -> None:
+    info = stack.docker().info()
+    assert info["DockerRootDir"].startswith(str(stack.config.root))
+    with pytest.raises(docker.errors.ImageNotFound):
+        stack.docker().images.get("image-that-was-never-built")
