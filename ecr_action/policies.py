@@ -8,15 +8,15 @@ text sent to ECR) or raises `ValueError` with a one-line reason that never quote
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 LIFECYCLE_TAG_STATUSES = ("tagged", "untagged", "any")
 LIFECYCLE_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed")
 REPOSITORY_POLICY_VERSIONS = ("2008-10-17", "2012-10-17")
 REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
-_STATEMENT_FIELDS = (
-    "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition",
+_STATEMENT_OPTIONAL_FIELDS = (
+    "Sid", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition",
 )
 
 
@@ -24,19 +24,9 @@ def validate_lifecycle_policy(text: str) -> str:
     """`text` as canonical JSON if it is a valid ECR lifecycle policy, else `ValueError`."""
     document = _load_object(text)
     _check_fields(document, "policy", required=("rules",))
-    rules = document["rules"]
-    if not isinstance(rules, list) or not rules:
-        raise ValueError("'rules' must be a non-empty list of rules")
-    priorities: dict[int, str] = {}
-    for index, rule in enumerate(rules):
-        where = f"rules[{index}]"
-        _check_lifecycle_rule(rule, where)
-        priority = rule["rulePriority"]
-        if priority in priorities:
-            raise ValueError(f"{where}.rulePriority: {priority} is already used by {priorities[priority]}")
-        priorities[priority] = where
+    priorities = _check_items(document["rules"], "rules", _check_lifecycle_rule, unique="rulePriority")
     highest = max(priorities)
-    for index, rule in enumerate(rules):
+    for index, rule in enumerate(document["rules"]):
         if rule["selection"]["tagStatus"] == "any" and rule["rulePriority"] != highest:
             # ECR evaluates rules by priority; an 'any' rule would shadow every rule after it.
             raise ValueError(
@@ -52,18 +42,7 @@ def validate_repository_policy(text: str) -> str:
     _check_fields(document, "policy", required=("Version", "Statement"), optional=("Id",))
     if document["Version"] not in REPOSITORY_POLICY_VERSIONS:
         raise ValueError(f"Version: expected {' or '.join(REPOSITORY_POLICY_VERSIONS)}")
-    statements = document["Statement"]
-    if not isinstance(statements, list) or not statements:
-        raise ValueError("Statement must be a non-empty list of statements")
-    sids: dict[str, str] = {}
-    for index, statement in enumerate(statements):
-        where = f"Statement[{index}]"
-        _check_statement(statement, where)
-        sid = statement.get("Sid")
-        if sid is not None:
-            if sid in sids:
-                raise ValueError(f"{where}.Sid: {sid!r} is already used by {sids[sid]}")
-            sids[sid] = where
+    _check_items(document["Statement"], "Statement", _check_statement, unique="Sid")
     canonical = _canonical(document)
     if len(canonical) > REPOSITORY_POLICY_MAX_CHARACTERS:
         raise ValueError(
@@ -71,6 +50,24 @@ def validate_repository_policy(text: str) -> str:
             f"{REPOSITORY_POLICY_MAX_CHARACTERS}"
         )
     return canonical
+
+
+def _check_items(
+    items: Any, name: str, check: Callable[[Any, str], None], *, unique: str
+) -> dict[Any, str]:
+    """Check each item of the non-empty list `items`; returns where each value of the field `unique` is."""
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{name}: expected a non-empty list")
+    places: dict[Any, str] = {}
+    for index, item in enumerate(items):
+        where = f"{name}[{index}]"
+        check(item, where)
+        value = item.get(unique)
+        if value in places:
+            raise ValueError(f"{where}.{unique}: {value!r} is already used by {places[value]}")
+        if value is not None:
+            places[value] = where
+    return places
 
 
 def _check_lifecycle_rule(rule: Any, where: str) -> None:
@@ -98,7 +95,7 @@ def _check_selection(selection: Any, where: str) -> None:
     tag_lists = [name for name in ("tagPrefixList", "tagPatternList") if name in selection]
     if tag_status == "tagged":
         if len(tag_lists) != 1:
-            raise ValueError(f"{where}: tagStatus 'tagged' needs exactly one of tagPrefixList, tagPatternList")
+            raise ValueError(f"{where}: tagStatus 'tagged' needs one of tagPrefixList, tagPatternList")
         _check_string_list(selection[tag_lists[0]], f"{where}.{tag_lists[0]}")
     elif tag_lists:
         raise ValueError(f"{where}.{tag_lists[0]}: only allowed with tagStatus 'tagged'")
@@ -114,7 +111,7 @@ def _check_selection(selection: Any, where: str) -> None:
 
 
 def _check_statement(statement: Any, where: str) -> None:
-    _check_fields(statement, where, required=("Effect",), optional=_STATEMENT_FIELDS)
+    _check_fields(statement, where, required=("Effect",), optional=_STATEMENT_OPTIONAL_FIELDS)
     if statement["Effect"] not in ("Allow", "Deny"):
         raise ValueError(f"{where}.Effect: expected Allow or Deny")
     for pair in (("Principal", "NotPrincipal"), ("Action", "NotAction")):

@@ -222,6 +222,20 @@ class Gateway:
             )
 
 
+def name_images_as_requested(request: dict[str, Any], response: dict[str, Any]) -> None:
+    """ECR names each image returned by BatchGetImage by the tag it was asked for; moto names it by the
+    last tag it was given, so an image asked for under two tags comes back twice under the same one."""
+    missing = [failure["imageId"] for failure in response.get("failures", [])]
+    found = iter(response.get("images", []))
+    for image_id in request.get("imageIds", []):
+        if image_id in missing or {"imageTag": image_id.get("imageTag", "null")} in missing:
+            continue
+        image = next(found, None)
+        if image is None:
+            return
+        image["imageId"] = {"imageDigest": image["imageId"]["imageDigest"], **image_id}
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -354,6 +368,8 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     response["repositoryName"],
                     response["imageId"]["imageDigest"],
                 )
+            elif operation == "BatchGetImage":
+                name_images_as_requested(request, response)
             elif operation == "DescribeImageScanFindings":
                 gateway.shape_findings(self._region(), request, response)
             return json.dumps(response).encode()

@@ -54,3 +54,13 @@ def write_app(directory: Path, *, marker: str = "") -> Path:
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
     return write_app(tmp_path / "app", marker=uuid.uuid4().hex)
+
+
+@pytest.fixture
+def aws_env(stack: StackClient, monkeypatch: pytest.MonkeyPatch) -> StackClient:
+    """boto3's standard settings pointed at the stack, as a user's job would have them for a real account."""
+    for name, value in stack.config.client_environment().items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return stack

@@ -1,0 +1,93 @@
+"""The AWS adapter: sessions and clients, and AWS errors turned into messages a user can act on.
+
+Retries of API calls are botocore's own (standard mode: throttling, 5xx and connection errors, with
+exponential backoff and jitter), bounded by `retries`; a second retry layer on top would multiply them.
+Endpoints come from boto3's standard configuration (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from ecr_action.errors import AccessDeniedError, ActionError, AwsCallError, CredentialsError
+
+ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
+EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
+USER_AGENT = "ecr-action/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class AwsCredentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    expiration: datetime | None = None
+
+
+def session(credentials: AwsCredentials | None, region: str) -> boto3.Session:
+    """A session with these credentials, or with the default chain (environment, profile) when None."""
+    if credentials is None:
+        return boto3.Session(region_name=region)
+    return boto3.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name=region,
+    )
+
+
+def client(aws_session: boto3.Session, service: str, *, attempts: int) -> Any:
+    config = Config(
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra=USER_AGENT,
+    )
+    return aws_session.client(service, config=config)
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def error_for(error: ClientError, service: str, resource: str = "") -> ActionError:
+    """One message for one failed call: what failed, the permission or setting involved, the fix."""
+    code = error_code(error)
+    said = error.response.get("Error", {}).get("Message", "") or code
+    operation = error.operation_name
+    where = f" on {resource}" if resource else ""
+    if code in ACCESS_DENIED_CODES:
+        return AccessDeniedError(
+            f"{operation}{where} was denied: allow the IAM action '{service}:{operation}' for this role "
+            f"(see the README's 'IAM permissions'). AWS said: {said}"
+        )
+    if code in EXPIRED_CODES:
+        return CredentialsError(
+            f"{operation}{where} failed: the AWS credentials have expired; raise 'role-duration-seconds' "
+            f"or shorten the job. AWS said: {said}"
+        )
+    return AwsCallError(f"{operation}{where} failed ({code}): {said}")
+
+
+@contextmanager
+def translated(service: str, resource: str = "") -> Iterator[None]:
+    """Turn the AWS errors raised inside into the action's errors."""
+    try:
+        yield
+    except ClientError as error:
+        raise error_for(error, service, resource) from error
+    except NoCredentialsError as error:
+        raise CredentialsError(
+            "No AWS credentials: set 'role-to-assume' (with 'permissions: id-token: write'), or run "
+            "aws-actions/configure-aws-credentials before this step."
+        ) from error
+    except BotoCoreError as error:
+        raise AwsCallError(f"Could not reach AWS ({service}): {error}") from error

@@ -1,0 +1,198 @@
+"""AWS credentials for the run: GitHub OIDC → sts:AssumeRoleWithWebIdentity, the credentials already in
+the environment, or either of those chained into a second role (cross-account).
+
+Every secret is masked the moment it exists, before anything else can run: if a later step fails and
+prints, the value is already hidden.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ecr_action import aws
+from ecr_action.errors import CredentialsError, OidcNotPermittedError, OidcTokenError, TrustRefusedError
+
+PERMISSIONS_YAML = "permissions:\n  id-token: write\n  contents: read"
+TOKEN_REQUEST_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRequest:
+    region: str
+    role_to_assume: str | None
+    audience: str
+    session_name: str
+    duration_seconds: int
+    role_chaining: bool
+    chain_role_to_assume: str | None
+    allowed_account_ids: tuple[str, ...]
+    oidc_request_url: str | None
+    oidc_request_token: str | None = field(repr=False)
+    is_fork_pull_request: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCredentials:
+    credentials: aws.AwsCredentials | None  # None: boto3's default chain (environment, profile)
+    account_id: str
+    identity_arn: str
+
+
+class _TransientTokenError(Exception):
+    pass
+
+
+def resolve_credentials(request: CredentialRequest, *, mask: Callable[[str], None]) -> ResolvedCredentials:
+    credentials: aws.AwsCredentials | None = None
+    identity_arn = ""
+    if request.role_to_assume and not request.role_chaining:
+        token = request_oidc_token(request)
+        mask(token)
+        credentials, identity_arn = assume_with_web_identity(request, request.role_to_assume, token, mask)
+    elif request.role_to_assume:
+        credentials, identity_arn = assume_role(request, None, request.role_to_assume, mask)
+    if request.chain_role_to_assume:
+        credentials, identity_arn = assume_role(request, credentials, request.chain_role_to_assume, mask)
+    if not identity_arn:
+        sts = aws.client(aws.session(credentials, request.region), "sts", attempts=3)
+        with aws.translated("sts"):
+            identity_arn = sts.get_caller_identity()["Arn"]
+    account_id = identity_arn.split(":")[4]
+    if request.allowed_account_ids and account_id not in request.allowed_account_ids:
+        raise CredentialsError(
+            f"The credentials are for account {account_id}, which is not in 'allowed-account-ids' "
+            f"({', '.join(request.allowed_account_ids)}): check 'role-to-assume' and 'chain-role-to-assume'."
+        )
+    return ResolvedCredentials(credentials, account_id, identity_arn)
+
+
+def request_oidc_token(request: CredentialRequest) -> str:
+    if not request.oidc_request_url or not request.oidc_request_token:
+        if request.is_fork_pull_request:
+            raise OidcNotPermittedError(
+                "GitHub gives no OIDC token to workflows run for pull requests from forks, so 'role-to-assume' "
+                "cannot be used here. Build without pushing for forks ('push: false'), or run the push in a "
+                "workflow triggered after review (e.g. on push to the base branch)."
+            )
+        raise OidcNotPermittedError(
+            "This job cannot request a GitHub OIDC token, which 'role-to-assume' needs. "
+            f"Add to the job (or the workflow):\n{PERMISSIONS_YAML}"
+        )
+    separator = "&" if "?" in request.oidc_request_url else "?"
+    url = f"{request.oidc_request_url}{separator}audience={urllib.parse.quote(request.audience, safe='')}"
+    http_request = urllib.request.Request(url, headers={"Authorization": f"Bearer {request.oidc_request_token}"})
+    retrying = Retrying(
+        stop=stop_after_attempt(TOKEN_REQUEST_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.5, max=4),
+        retry=retry_if_exception_type(_TransientTokenError),
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                return _fetch_token(http_request)
+    except _TransientTokenError as error:
+        raise OidcTokenError(
+            f"GitHub's OIDC token endpoint did not answer after {TOKEN_REQUEST_ATTEMPTS} attempts ({error}). "
+            "This is usually a passing GitHub outage: re-run the job."
+        ) from None
+    raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _fetch_token(http_request: urllib.request.Request) -> str:
+    try:
+        with urllib.request.urlopen(http_request, timeout=15) as reply:
+            value = json.load(reply).get("value")
+    except urllib.error.HTTPError as error:
+        if error.code >= 500 or error.code == 429:
+            raise _TransientTokenError(f"HTTP {error.code}") from None
+        raise OidcTokenError(
+            f"GitHub's OIDC token endpoint refused the request (HTTP {error.code}). The job's token request "
+            "credentials are not valid: make sure nothing overrides ACTIONS_ID_TOKEN_REQUEST_TOKEN."
+        ) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        raise _TransientTokenError(str(getattr(error, "reason", error))) from None
+    except ValueError:
+        raise OidcTokenError("GitHub's OIDC token endpoint answered with something that is not JSON.") from None
+    if not value:
+        raise OidcTokenError("GitHub's OIDC token endpoint answered without a token.")
+    return str(value)
+
+
+def token_claims(token: str) -> dict[str, object]:
+    """The claims of a JWT, unverified: only used to explain a refusal (STS did the verifying)."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def assume_with_web_identity(
+    request: CredentialRequest, role_arn: str, token: str, mask: Callable[[str], None]
+) -> tuple[aws.AwsCredentials, str]:
+    # No credentials are needed (or wanted) to call AssumeRoleWithWebIdentity: the token is the proof.
+    sts = aws.session(None, request.region).client(
+        "sts", config=Config(signature_version=UNSIGNED, retries={"mode": "standard", "max_attempts": 3})
+    )
+    with aws.translated("sts", role_arn):
+        try:
+            reply = sts.assume_role_with_web_identity(
+                RoleArn=role_arn,
+                RoleSessionName=request.session_name,
+                WebIdentityToken=token,
+                DurationSeconds=request.duration_seconds,
+            )
+        except ClientError as error:
+            if aws.error_code(error) not in ("AccessDenied", "InvalidIdentityToken", "IDPRejectedClaim"):
+                raise
+            raise TrustRefusedError(trust_refusal(role_arn, error, token_claims(token))) from None
+    return _take(reply, mask)
+
+
+def trust_refusal(role_arn: str, error: ClientError, claims: dict[str, object]) -> str:
+    said = error.response["Error"].get("Message") or aws.error_code(error)
+    seen = f"sub '{claims.get('sub', '?')}', aud '{claims.get('aud', '?')}'"
+    if "job_workflow_ref" in claims:
+        seen += f", job_workflow_ref '{claims['job_workflow_ref']}'"
+    return (
+        f"AWS refused to let this workflow assume {role_arn} ({said}). The role's trust policy must allow "
+        f"sts:AssumeRoleWithWebIdentity from the GitHub OIDC provider for this token: {seen}. Fix the "
+        "trust policy's 'token.actions.githubusercontent.com:sub' and ':aud' conditions, or the 'audience' input."
+    )
+
+
+def assume_role(
+    request: CredentialRequest, current: aws.AwsCredentials | None, role_arn: str, mask: Callable[[str], None]
+) -> tuple[aws.AwsCredentials, str]:
+    sts = aws.client(aws.session(current, request.region), "sts", attempts=3)
+    with aws.translated("sts", role_arn):
+        reply = sts.assume_role(
+            RoleArn=role_arn, RoleSessionName=request.session_name, DurationSeconds=request.duration_seconds
+        )
+    return _take(reply, mask)
+
+
+def _take(reply: dict, mask: Callable[[str], None]) -> tuple[aws.AwsCredentials, str]:
+    issued = reply["Credentials"]
+    # Masked before they are used or returned: from here on, nothing can print them in clear.
+    for secret in (issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"]):
+        mask(secret)
+    credentials = aws.AwsCredentials(
+        access_key_id=issued["AccessKeyId"],
+        secret_access_key=issued["SecretAccessKey"],
+        session_token=issued["SessionToken"],
+        expiration=issued.get("Expiration"),
+    )
+    return credentials, reply["AssumedRoleUser"]["Arn"]

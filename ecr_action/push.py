@@ -1,0 +1,336 @@
+"""Push: log in with a token from GetAuthorizationToken, upload the image once, add every other tag
+through the ECR API (no second upload), and check the registry's digest against ECR's view.
+
+The registry password goes to the Docker Engine in the request that needs it (the X-Registry-Auth
+header of the push); it is never on a command line and never in a Docker config file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from botocore.exceptions import ClientError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_random_exponential
+
+from ecr_action import aws
+from ecr_action.errors import (
+    AccessDeniedError,
+    DockerEngineError,
+    ImmutableTagError,
+    PushError,
+    RegistryLoginError,
+    RepositoryMissingError,
+)
+from ecr_action.inputs import IfTagExists
+
+MANIFEST_MEDIA_TYPES = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+]
+# What a registry or the network says when a second try can succeed.
+TRANSIENT = re.compile(
+    r"unexpected (HTTP )?status: 5\d\d|\b5\d\d\b|connection reset|broken pipe|\bEOF\b|i/o timeout|timed? ?out|"
+    r"TLS handshake|connection refused|too ?many ?requests|\b429\b|service unavailable|bad gateway|"
+    r"internal server error",
+    re.IGNORECASE,
+)
+NOT_AUTHENTICATED = re.compile(r"no basic auth credentials|unauthorized|authentication required", re.IGNORECASE)
+DENIED = re.compile(r"\bdenied\b|not authorized to perform", re.IGNORECASE)
+IMMUTABLE = re.compile(r"tag invalid|immutable|cannot be overwritten", re.IGNORECASE)
+NO_REPOSITORY = re.compile(r"name unknown|repository .* does not exist", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAuth:
+    registry: str  # host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com
+    username: str
+    password: str = field(repr=False)
+
+    def for_engine(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password, "serveraddress": self.registry}
+
+
+@dataclass(frozen=True, slots=True)
+class PushSpec:
+    repository: str
+    repository_uri: str
+    registry_id: str | None
+    tags: tuple[str, ...]
+    if_tag_exists: IfTagExists
+    immutable: bool
+    attempts: int
+    max_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    digest: str
+    tags: tuple[str, ...]  # every tag that now names the image
+    uploaded: bool  # False when ECR already had the image: no layer was sent
+    added_tags: tuple[str, ...]  # tags written by this run
+    unchanged_tags: tuple[str, ...]  # tags that already named this image
+
+    def image_uri(self, repository_uri: str) -> str:
+        return f"{repository_uri}@{self.digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingTag:
+    tag: str
+    digest: str
+    config_digest: str  # the image id the engine knows the image by
+
+
+class _TransientPushError(Exception):
+    pass
+
+
+def registry_login(ecr: Any, registry_id: str | None, *, mask: Callable[[str], None]) -> RegistryAuth:
+    arguments = {"registryIds": [registry_id]} if registry_id else {}
+    with aws.translated("ecr", registry_id or ""):
+        data = ecr.get_authorization_token(**arguments)["authorizationData"][0]
+    token = data["authorizationToken"]
+    mask(token)
+    username, _, password = base64.b64decode(token).decode().partition(":")
+    # Masked before use: from here on, nothing can print the registry password in clear.
+    mask(password)
+    return RegistryAuth(data["proxyEndpoint"].removeprefix("https://"), username, password)
+
+
+def existing_tags(ecr: Any, spec: PushSpec) -> dict[str, ExistingTag]:
+    """What the requested tags name in ECR now (absent tags are left out)."""
+    ids = [{"imageTag": tag} for tag in spec.tags]
+    found: dict[str, ExistingTag] = {}
+    with aws.translated("ecr", spec.repository):
+        for start in range(0, len(ids), 100):  # BatchGetImage takes at most 100 image ids
+            reply = ecr.batch_get_image(
+                **_registry(spec),
+                repositoryName=spec.repository,
+                imageIds=ids[start : start + 100],
+                acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+            )
+            for image in reply["images"]:
+                config_digest = json.loads(image["imageManifest"]).get("config", {}).get("digest", "")
+                tag = image["imageId"]["imageTag"]
+                found[tag] = ExistingTag(tag, image["imageId"]["imageDigest"], config_digest)
+    return found
+
+
+def plan_tags(
+    spec: PushSpec, image_id: str, existing: Mapping[str, ExistingTag]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tags to write, tags that already name this image); raises when a tag is taken and may not move.
+
+    fail: any existing tag fails. skip-same-digest: a tag naming this image is left as it is, one naming
+    another image fails. overwrite: a tag naming another image is moved, unless tags are IMMUTABLE.
+    """
+    to_write, unchanged = [], []
+    for tag in spec.tags:
+        current = existing.get(tag)
+        if current is None:
+            to_write.append(tag)
+            continue
+        if spec.if_tag_exists is IfTagExists.FAIL:
+            raise ImmutableTagError(
+                f"Tag '{tag}' already exists in {spec.repository} (it names {current.digest}) and "
+                "'if-tag-exists' is 'fail': push under a new tag, or set 'if-tag-exists: skip-same-digest'."
+            )
+        if current.config_digest == image_id:
+            unchanged.append(tag)
+        elif spec.immutable:
+            raise ImmutableTagError(
+                f"Tag '{tag}' already names another image ({current.digest}) in {spec.repository}, whose tags "
+                "are IMMUTABLE: push under a new tag (e.g. the commit SHA)."
+            )
+        elif spec.if_tag_exists is IfTagExists.OVERWRITE:
+            to_write.append(tag)
+        else:
+            raise ImmutableTagError(
+                f"Tag '{tag}' already names another image ({current.digest}) in {spec.repository}: "
+                "set 'if-tag-exists: overwrite' to move it, or push under a new tag."
+            )
+    return tuple(to_write), tuple(unchanged)
+
+
+def push_image(
+    client: docker.DockerClient,
+    ecr: Any,
+    spec: PushSpec,
+    image_id: str,
+    auth: RegistryAuth,
+    *,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushResult:
+    existing = existing_tags(ecr, spec)
+    to_write, unchanged = plan_tags(spec, image_id, existing)
+    known = next((e.digest for e in existing.values() if e.config_digest == image_id), None)
+    if not to_write:
+        assert known is not None
+        log(f"every tag already names this image ({known}): nothing to push")
+        return PushResult(known, spec.tags, False, (), unchanged)
+    uploaded = known is None
+    if uploaded:
+        first, *rest = to_write
+        digest = upload(client, spec, image_id, first, auth, log=log, sleep=sleep)
+        check_ecr_view(ecr, spec, digest, first)
+    else:
+        digest, rest = known, list(to_write)
+        log(f"ECR already has this image ({digest}): adding tags without uploading")
+    manifest, media_type = manifest_of(ecr, spec, digest)
+    for tag in rest:
+        put_tag(ecr, spec, manifest, media_type, tag)
+        log(f"tagged {digest} as {tag}")
+    return PushResult(digest, spec.tags, uploaded, to_write, unchanged)
+
+
+def upload(
+    client: docker.DockerClient,
+    spec: PushSpec,
+    image_id: str,
+    tag: str,
+    auth: RegistryAuth,
+    *,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None],
+) -> str:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log(
+            f"push of {spec.repository_uri}:{tag}: attempt {state.attempt_number} of {spec.attempts} failed "
+            f"({error}); retrying in {state.upcoming_sleep:.1f}s"
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(spec.attempts) | stop_after_delay(spec.max_seconds),
+        wait=wait_random_exponential(multiplier=1, max=20),
+        retry=retry_if_exception_type(_TransientPushError),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        client.api.tag(image_id, spec.repository_uri, tag)
+        for attempt in retrying:
+            with attempt:
+                lines = client.api.push(
+                    spec.repository_uri, tag=tag, auth_config=auth.for_engine(), stream=True, decode=True
+                )
+                return follow_push_log(lines, spec, tag)
+    except _TransientPushError as error:
+        raise PushError(
+            f"Pushing {spec.repository_uri}:{tag} failed after {retrying.statistics.get('attempt_number', 1)} "
+            f"attempts: {error}. The registry kept failing; re-run the job, or raise 'retries'/'retry-max-seconds'."
+        ) from None
+    except (docker.errors.APIError, requests.exceptions.RequestException) as error:
+        raise DockerEngineError(f"The Docker Engine failed during the push: {error}") from None
+    raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def follow_push_log(lines: Iterable[Mapping[str, Any]], spec: PushSpec, tag: str) -> str:
+    """The digest the registry reported; the push's error classified as the user can act on it."""
+    digest = ""
+    for line in lines:
+        if "error" in line:
+            raise push_failure(str(line.get("errorDetail", {}).get("message") or line["error"]), spec, tag)
+        if "aux" in line and "Digest" in line["aux"]:
+            digest = line["aux"]["Digest"]
+    if not digest:
+        raise _TransientPushError("the engine ended the push without a digest")
+    return digest
+
+
+def push_failure(message: str, spec: PushSpec, tag: str) -> Exception:
+    if NOT_AUTHENTICATED.search(message):
+        return RegistryLoginError(
+            f"The registry refused the login for {spec.repository_uri} ({message}). The token from "
+            "GetAuthorizationToken was for another registry or has expired: check 'registry-id' and 'aws-region'."
+        )
+    if DENIED.search(message):
+        return AccessDeniedError(
+            f"The registry denied the push to {spec.repository_uri} ({message}): allow ecr:InitiateLayerUpload, "
+            "ecr:UploadLayerPart, ecr:CompleteLayerUpload, ecr:BatchCheckLayerAvailability and ecr:PutImage "
+            "on the repository (see the README's 'IAM permissions')."
+        )
+    if IMMUTABLE.search(message):
+        return ImmutableTagError(
+            f"The registry refused tag '{tag}' in {spec.repository}: it already names another image and the "
+            "repository's tags are IMMUTABLE. Push under a new tag (e.g. the commit SHA)."
+        )
+    if NO_REPOSITORY.search(message):
+        return RepositoryMissingError(
+            f"The registry has no repository {spec.repository}: set 'create-repository: true' or create it first."
+        )
+    if TRANSIENT.search(message):
+        return _TransientPushError(message)
+    return PushError(f"Pushing {spec.repository_uri}:{tag} failed: {message}")
+
+
+def check_ecr_view(ecr: Any, spec: PushSpec, digest: str, tag: str) -> None:
+    """The digest the registry gave must be what ECR's API shows under the tag just pushed."""
+    with aws.translated("ecr", spec.repository):
+        try:
+            details = ecr.describe_images(
+                **_registry(spec), repositoryName=spec.repository, imageIds=[{"imageTag": tag}]
+            )["imageDetails"]
+        except ClientError as error:
+            if aws.error_code(error) != "ImageNotFoundException":
+                raise
+            details = []
+    if not details or details[0]["imageDigest"] != digest:
+        seen = details[0]["imageDigest"] if details else "nothing"
+        raise PushError(
+            f"The registry reported {digest} for {spec.repository}:{tag}, but ECR's API shows {seen}: another "
+            "job may have pushed the same tag at the same time. Re-run the job."
+        )
+
+
+def manifest_of(ecr: Any, spec: PushSpec, digest: str) -> tuple[str, str]:
+    with aws.translated("ecr", spec.repository):
+        image = ecr.batch_get_image(
+            **_registry(spec),
+            repositoryName=spec.repository,
+            imageIds=[{"imageDigest": digest}],
+            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+        )["images"][0]
+    return image["imageManifest"], image.get("imageManifestMediaType") or json.loads(image["imageManifest"])[
+        "mediaType"
+    ]
+
+
+def put_tag(ecr: Any, spec: PushSpec, manifest: str, media_type: str, tag: str) -> None:
+    with aws.translated("ecr", spec.repository):
+        try:
+            ecr.put_image(
+                **_registry(spec),
+                repositoryName=spec.repository,
+                imageManifest=manifest,
+                imageManifestMediaType=media_type,
+                imageTag=tag,
+            )
+        except ClientError as error:
+            code = aws.error_code(error)
+            if code == "ImageAlreadyExistsException":
+                return  # the tag already names this very manifest: a concurrent run of the same build
+            if code == "ImageTagAlreadyExistsException":
+                raise ImmutableTagError(
+                    f"Tag '{tag}' already names another image in {spec.repository}, whose tags are IMMUTABLE: "
+                    "push under a new tag (e.g. the commit SHA)."
+                ) from None
+            raise
+
+
+def _registry(spec: PushSpec) -> dict[str, str]:
+    return {"registryId": spec.registry_id} if spec.registry_id else {}

@@ -1,0 +1,408 @@
+"""What the user reads about a scan: annotations, the job summary, SARIF and output values.
+
+Pure: everything here returns strings, dicts or dataclasses; `ecr_action.github` writes them. Finding text
+comes from ECR and the package metadata of the image, so it is treated as hostile data everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+from ecr_action.findings import Finding, Severity
+from ecr_action.gate import SEVERITIES_DESCENDING, GateVerdict, plural
+from ecr_action.github import AnnotationLevel
+
+# GitHub shows at most this many annotations of each level per step and drops the rest silently.
+ANNOTATIONS_PER_LEVEL = 10
+# GitHub refuses a step summary over 1 MiB; the margin leaves room for an error section in the same step.
+SUMMARY_LIMIT_BYTES = 1_000_000
+# GitHub's code scanning rejects a SARIF run with more results than this.
+SARIF_MAX_RESULTS = 25_000
+# The `id` of the official OASIS schema (errata 01), which GitHub accepts.
+SARIF_SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+TOOL_NAME = "ecr-action"
+TOOL_INFORMATION_URI = "https://github.com/ecr-action/ecr-action"
+
+# GitHub's code scanning ranks by `security-severity` (critical >= 9.0, high >= 7.0, medium >= 4.0,
+# low > 0); a number per ECR severity keeps its ranking the same as ECR's label, which CVSS may not.
+_SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "2.0",
+    Severity.INFORMATIONAL: "0.0",
+    Severity.UNTRIAGED: "0.0",
+}
+_SARIF_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning"}
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    level: AnnotationLevel
+    title: str
+    message: str
+    file: str | None
+    line: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """Everything the job summary shows about one pushed image."""
+
+    image_uri: str
+    digest: str
+    scan_status: str
+    findings: tuple[Finding, ...]  # as ECR reported them, ignored ones included
+    verdict: GateVerdict
+    tags: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds, in run order
+    warnings: tuple[str, ...] = ()  # e.g. expired ignores
+
+
+def most_severe_first(findings: Iterable[Finding], verdict: GateVerdict | None = None) -> list[Finding]:
+    """Severity, then those failing the gate, then CVSS; ids and packages make the order stable."""
+    return sorted(
+        findings,
+        key=lambda finding: (
+            -finding.severity,
+            not (verdict and verdict.fails(finding)),
+            -(finding.cvss_score or 0.0),
+            finding.vulnerability_id,
+            finding.package,
+            finding.installed_version,
+        ),
+    )
+
+
+# Dockerfile reading: just enough to find the last `FROM` instruction.
+_PARSER_DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S+)\s*$")
+_FROM_INSTRUCTION = re.compile(r"FROM(\s|$)", re.IGNORECASE)
+
+
+def final_stage_line(dockerfile: str) -> int:
+    """1-based line of the final stage's `FROM`: where annotations about the image belong.
+
+    Follows Docker's reading: parser directives (a custom `escape`), comments, and continuation
+    lines, inside which comment and blank lines do not end the instruction. 1 if there is no `FROM`.
+    """
+    lines = dockerfile.removeprefix("\ufeff").splitlines()
+    escape = "\\"
+    for text in lines:
+        directive = _PARSER_DIRECTIVE.match(text.strip())
+        if directive is None:
+            break
+        if directive.group(1).lower() == "escape":
+            escape = directive.group(2)
+    last_from = 1
+    continuing = False
+    for number, text in enumerate(lines, start=1):
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not continuing and _FROM_INSTRUCTION.match(stripped):
+            last_from = number
+        continuing = stripped.endswith(escape)
+    return last_from
+
+
+def annotations(
+    findings: Iterable[Finding], verdict: GateVerdict, *, dockerfile: str, line: int, limit: int
+) -> list[Annotation]:
+    """The most severe findings as annotations on the Dockerfile, within `limit` and GitHub's per-level caps,
+    plus one annotation saying how many more there are when any are left out. A `limit` of 0 turns them off.
+    """
+    if limit <= 0:
+        return []
+    ranked = most_severe_first(findings, verdict)
+    shown: list[Annotation] = []
+    per_level = dict.fromkeys(("error", "warning", "notice"), 0)
+    for finding in ranked:
+        if len(shown) == limit:
+            break
+        level = _annotation_level(finding, verdict)
+        if per_level[level] < ANNOTATIONS_PER_LEVEL:
+            per_level[level] += 1
+            shown.append(_finding_annotation(finding, level, dockerfile, line))
+    if len(shown) < len(ranked) and per_level["notice"] == ANNOTATIONS_PER_LEVEL:
+        # The "more findings" notice needs a notice slot of its own, or GitHub would drop it.
+        last_notice = max(index for index, annotation in enumerate(shown) if annotation.level == "notice")
+        del shown[last_notice]
+    more = len(ranked) - len(shown)
+    if more:
+        shown.append(
+            Annotation(
+                level="notice",
+                title=plural(more, "more finding"),
+                message=f"{plural(more, 'more finding')} not shown as annotations: "
+                "see the job summary and the SARIF file.",
+                file=dockerfile or None,
+                line=line if dockerfile else None,
+            )
+        )
+    return shown
+
+
+def _annotation_level(finding: Finding, verdict: GateVerdict) -> AnnotationLevel:
+    if verdict.fails(finding):
+        return "error"
+    return "warning" if finding.severity >= Severity.HIGH else "notice"
+
+
+def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: str, line: int) -> Annotation:
+    title = (
+        f"{finding.vulnerability_id} in {finding.package}" if finding.package else finding.vulnerability_id
+    )
+    cvss = f" (CVSS {finding.cvss_score:g})" if finding.cvss_score is not None else ""
+    installed = " ".join(part for part in (finding.package, finding.installed_version) if part)
+    message = f"{finding.severity.name}{cvss}: {installed} → {finding.fixed_version or 'no fix yet'}"
+    if _web_url(finding.uri):
+        message += f"\n{finding.uri}"
+    return Annotation(level, title, message, dockerfile or None, line if dockerfile else None)
+
+
+# Job summary.
+
+
+def summary_markdown(report: ScanReport, *, limit_bytes: int = SUMMARY_LIMIT_BYTES) -> str:
+    """GitHub-flavoured Markdown; past `limit_bytes` (UTF-8) it stops before a whole line and says so."""
+    head = [*_summary_head(report), *_ignored_section(report.verdict), *_timings_section(report.timings)]
+    ignored = {item.finding for item in report.verdict.ignored}
+    shown = most_severe_first(
+        (finding for finding in report.findings if finding not in ignored), report.verdict
+    )
+    rows = [_finding_row(finding, report.verdict) for finding in shown]
+    columns = ("Severity", "Vulnerability", "Package", "Installed", "Fixed in", "CVSS", "Gate")
+    table = (
+        ["### Findings, most severe first", "", _row(*columns), _row(*["---"] * len(columns))] if rows else []
+    )
+
+    budget = limit_bytes - 1024  # room for the truncation note
+    kept: list[str] = []
+    used = 0
+    for line in [*head, *table, *rows]:
+        used += len(line.encode("utf-8")) + 1
+        if used > budget:
+            break
+        kept.append(line)
+    dropped_rows = len(head) + len(table) + len(rows) - len(kept)
+    if dropped_rows:
+        dropped_findings = min(dropped_rows, len(rows))
+        kept += [
+            "",
+            f"_Summary truncated to stay under GitHub's 1 MiB limit: "
+            f"{plural(dropped_findings, 'more finding')} not shown. "
+            "The SARIF file (`sarif-file`) and the ECR console list them all._",
+        ]
+    return "\n".join(kept) + "\n"
+
+
+def _summary_head(report: ScanReport) -> list[str]:
+    verdict = report.verdict
+    if verdict.fail_on is None:
+        outcome = "gate off"
+    else:
+        outcome = "gate passed ✅" if verdict.passed else "gate failed ❌"
+    kinds = sorted({finding.kind.value for finding in report.findings})
+    scan = f"{_text(report.scan_status)}" + (f" ({', '.join(kinds)} scanning)" if kinds else "")
+    lines = [
+        f"## ecr-action: {outcome}",
+        "",
+        f"- **Image:** {_code(report.image_uri)}",
+        f"- **Digest:** {_code(report.digest)}",
+    ]
+    if report.tags:
+        lines.append(f"- **Tags:** {', '.join(_code(tag) for tag in report.tags)}")
+    lines += [f"- **Scan:** {scan}", ""]
+    lines += [f"> [!WARNING]\n> {_text(warning)}\n" for warning in report.warnings]
+    lines += [
+        "### Findings after ignores",
+        "",
+        _row(*(severity.name for severity in SEVERITIES_DESCENDING), "Total"),
+        _row(*["---:"] * (len(SEVERITIES_DESCENDING) + 1)),
+        _row(*(str(verdict.counts[severity]) for severity in SEVERITIES_DESCENDING), str(verdict.total)),
+        "",
+        f"**Gate** (fail-on: {verdict.fail_on.name if verdict.fail_on else 'none'}): {_text(verdict.reason)}",
+        "",
+    ]
+    return lines
+
+
+def _ignored_section(verdict: GateVerdict) -> list[str]:
+    """One row per ignored vulnerability and reason: an ignore can match many packages."""
+    if not verdict.ignored:
+        return []
+    packages_by_ignore: dict[tuple[str, str], list[str]] = {}
+    for item in verdict.ignored:
+        key = (item.finding.vulnerability_id, item.reason)
+        packages_by_ignore.setdefault(key, []).append(item.finding.package)
+    lines = ["### Ignored", "", _row("Vulnerability", "Packages", "Reason"), _row("---", "---", "---")]
+    for (vulnerability_id, reason), packages in packages_by_ignore.items():
+        listed = ", ".join(_text(package) for package in packages[:5])
+        if len(packages) > 5:
+            listed += f" and {len(packages) - 5} more"
+        lines.append(_row(_text(vulnerability_id), listed, _text(reason)))
+    return [*lines, ""]
+
+
+def _timings_section(timings: Mapping[str, float]) -> list[str]:
+    if not timings:
+        return []
+    rows = [_row(_text(stage), f"{seconds:.1f}") for stage, seconds in timings.items()]
+    total = _row("**total**", f"**{sum(timings.values()):.1f}**")
+    return ["### Timings", "", _row("Stage", "Seconds"), _row("---", "---:"), *rows, total, ""]
+
+
+def _finding_row(finding: Finding, verdict: GateVerdict) -> str:
+    return _row(
+        finding.severity.name,
+        _link(finding.vulnerability_id, finding.uri),
+        _text(finding.package),
+        _text(finding.installed_version),
+        _text(finding.fixed_version) or "no fix yet",
+        f"{finding.cvss_score:g}" if finding.cvss_score is not None else "",
+        "fails" if verdict.fails(finding) else "",
+    )
+
+
+def _row(*cells: str) -> str:
+    return f"| {' | '.join(cells)} |"
+
+
+# Backslash escapes GFM honours for ASCII punctuation; `|` also splits table cells, even in code spans.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~!#])")
+
+
+# Everything else in a URL is percent-encoded, so that nothing in it can end the link or the table cell.
+_URL_SAFE = ":/?#=&%+@;,~.-_!$'*"
+
+
+def _text(text: str) -> str:
+    """Hostile text as inert Markdown on one line: no markup, no HTML, no table cell breaks."""
+    one_line = " ".join(text.split())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def _code(text: str) -> str:
+    if any(character in text for character in "`|\r\n"):
+        return _text(text)
+    return f"`{text}`"
+
+
+def _web_url(url: str) -> str:
+    """`url` if it is a web address; ECR passes on whatever the advisory had (`javascript:` included)."""
+    return url if urlsplit(url).scheme in ("http", "https") else ""
+
+
+def _link(text: str, url: str) -> str:
+    if not _web_url(url):
+        return _text(text)
+    return f"[{_text(text)}]({quote(url, safe=_URL_SAFE)})"
+
+
+# SARIF.
+
+
+def sarif(
+    findings: Iterable[Finding], *, dockerfile: str, line: int, tool_version: str, image_uri: str
+) -> dict:
+    """A SARIF 2.1.0 log for `github/codeql-action/upload-sarif`: one rule per vulnerability, one
+    result per finding, each located at the Dockerfile's final `FROM`."""
+    included = most_severe_first(findings)[:SARIF_MAX_RESULTS]
+    rule_index: dict[str, int] = {}
+    rules: list[dict] = []
+    for finding in included:
+        if finding.vulnerability_id not in rule_index:
+            # Most severe first, so a vulnerability's rule takes its highest severity.
+            rule_index[finding.vulnerability_id] = len(rules)
+            rules.append(_sarif_rule(finding))
+    location = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": quote(dockerfile.replace("\\", "/"))},
+            "region": {"startLine": max(line, 1)},
+        }
+    }
+    results = [
+        _sarif_result(finding, rule_index[finding.vulnerability_id], location, image_uri)
+        for finding in included
+    ]
+    return {
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": TOOL_NAME,
+                        "version": tool_version,
+                        "informationUri": TOOL_INFORMATION_URI,
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+                "properties": {"imageUri": image_uri},
+            }
+        ],
+    }
+
+
+def _sarif_level(severity: Severity) -> str:
+    return _SARIF_LEVEL.get(severity, "note")
+
+
+def _sarif_rule(finding: Finding) -> dict:
+    summary = finding.title or finding.vulnerability_id
+    rule = {
+        "id": finding.vulnerability_id,
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": finding.description or summary},
+        "help": {"text": finding.remediation or finding.uri or summary},
+        "defaultConfiguration": {"level": _sarif_level(finding.severity)},
+        "properties": {
+            "security-severity": _SECURITY_SEVERITY[finding.severity],
+            "tags": ["security", "vulnerability"],
+        },
+    }
+    if _web_url(finding.uri):
+        rule["helpUri"] = finding.uri
+    return rule
+
+
+def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: str) -> dict:
+    package = " ".join(part for part in (finding.package, finding.installed_version) if part) or "a package"
+    fix = f"fixed in {finding.fixed_version}" if finding.fixed_version else "no fix yet"
+    fingerprint = "\0".join((finding.vulnerability_id, finding.package, finding.installed_version))
+    return {
+        "ruleId": finding.vulnerability_id,
+        "ruleIndex": rule_index,
+        "level": _sarif_level(finding.severity),
+        "message": {
+            "text": f"{finding.vulnerability_id} ({finding.severity.name}) in {package} of image "
+            f"{image_uri}: {fix}."
+        },
+        "locations": [location],
+        "partialFingerprints": {"ecrActionFinding/v1": hashlib.sha256(fingerprint.encode()).hexdigest()},
+        "properties": {
+            "package": finding.package,
+            "installedVersion": finding.installed_version,
+            "fixedVersion": finding.fixed_version,
+            "scanKind": finding.kind.value,
+        },
+    }
+
+
+def output_values(verdict: GateVerdict) -> dict[str, str]:
+    """Step outputs `findings` (JSON counts by ECR severity), `findings-total` and `gate`."""
+    counts = {severity.name: verdict.counts[severity] for severity in SEVERITIES_DESCENDING}
+    return {
+        "findings": json.dumps(counts, separators=(",", ":")),
+        "findings-total": str(verdict.total),
+        "gate": "pass" if verdict.passed else "fail",
+    }

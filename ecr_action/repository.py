@@ -1,0 +1,338 @@
+"""The ECR repository: read what ECR has, plan what differs from the inputs, create and reconcile.
+
+`plan` is pure; `read_state` and `ensure_repository` are the only parts that call ECR. Nothing here
+prints: the result says what changed (or would change) and what could not be changed, and
+`ecr_action.main` logs it.
+
+What the action does not touch, on purpose: tags and policies it was not given. A repository is often
+shared with other tools (Terraform, CloudFormation, another workflow) that manage their own tags and
+policies, and removing them from here would undo that work on every run.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ecr_action import aws
+from ecr_action.errors import RepositoryMissingError
+
+# ECR's own tag-mutability modes whose exclusion filters (tags that behave the other way) are set
+# elsewhere; the action has no input for the filters, so it keeps them and compares the base mode.
+_EXCLUSION_SUFFIX = "_WITH_EXCLUSION"
+
+
+class ChangeKind(enum.StrEnum):
+    CREATE = "create"
+    SCAN_ON_PUSH = "scan-on-push"
+    TAG_MUTABILITY = "tag-mutability"
+    LIFECYCLE_POLICY = "lifecycle-policy"
+    REPOSITORY_POLICY = "repository-policy"
+    TAGS = "tags"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One call the action makes (or would make) to bring the repository to the inputs."""
+
+    what: ChangeKind
+    description: str  # one line for the log, such as "scan-on-push: false → true"
+
+
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    type: str  # "AES256" or "KMS"
+    kms_key: str | None = None  # with KMS: the key given; None means the AWS managed key (aws/ecr)
+
+    def __str__(self) -> str:
+        if self.type != "KMS":
+            return self.type
+        return f"KMS with key {self.kms_key}" if self.kms_key else "KMS with the AWS managed key"
+
+    def satisfies(self, wanted: Encryption) -> bool:
+        """Whether a repository with this encryption has the encryption `wanted` asks for."""
+        if self.type != wanted.type:
+            return False
+        if wanted.kms_key is None or self.kms_key is None:
+            return True
+        # ECR may report a key given by id or alias as its full ARN (…:key/<id>, …:alias/<name>).
+        return self.kms_key == wanted.kms_key or self.kms_key.endswith((f"/{wanted.kms_key}", f":{wanted.kms_key}"))
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySpec:
+    """The repository the inputs ask for."""
+
+    name: str
+    registry_id: str | None  # another account's registry; None: the credentials' own account
+    create: bool
+    scan_on_push: bool
+    tag_mutability: str  # "MUTABLE" or "IMMUTABLE"
+    encryption_type: str  # "AES256" or "KMS"; only applied when the repository is created
+    kms_key: str | None
+    lifecycle_policy: str | None  # canonical JSON; None leaves ECR's as it is
+    repository_policy: str | None  # canonical JSON; None leaves ECR's as it is
+    tags: tuple[tuple[str, str], ...]  # added or updated; tags not listed are left alone
+
+    @property
+    def encryption(self) -> Encryption:
+        return Encryption(self.encryption_type, self.kms_key)
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryState:
+    """What ECR has now."""
+
+    uri: str
+    registry_id: str
+    arn: str
+    scan_on_push: bool
+    tag_mutability: str
+    encryption: Encryption
+    lifecycle_policy: str | None  # JSON text as ECR returns it
+    repository_policy: str | None  # JSON text as ECR returns it
+    tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryResult:
+    """What `ensure_repository` found and did. In a dry run `changes` are what it would do, and a
+    repository that does not exist yet has no uri, registry_id or arn (None)."""
+
+    uri: str | None
+    registry_id: str | None
+    arn: str | None
+    created: bool
+    changes: list[Change]
+    warnings: list[str]
+
+
+def plan(spec: RepositorySpec, state: RepositoryState | None) -> list[Change]:
+    """The changes that bring the repository `state` (None: missing) to `spec`, in the order to apply."""
+    if state is None:
+        # Creation sets everything but the policies, which ECR only takes through their own calls.
+        return [_creation(spec), *_policy_changes(spec, None, None)]
+    changes = []
+    if spec.scan_on_push != state.scan_on_push:
+        changes.append(
+            Change(ChangeKind.SCAN_ON_PUSH, f"scan-on-push: {_bool(state.scan_on_push)} → {_bool(spec.scan_on_push)}")
+        )
+    if spec.tag_mutability != state.tag_mutability.removesuffix(_EXCLUSION_SUFFIX):
+        changes.append(
+            Change(ChangeKind.TAG_MUTABILITY, f"tag-mutability: {state.tag_mutability} → {spec.tag_mutability}")
+        )
+    changes.extend(_policy_changes(spec, state.lifecycle_policy, state.repository_policy))
+    tag_change = _tag_change(spec.tags, dict(state.tags))
+    if tag_change is not None:
+        changes.append(tag_change)
+    return changes
+
+
+def encryption_warning(spec: RepositorySpec, state: RepositoryState) -> str | None:
+    """A warning when an existing repository's encryption differs from the inputs: ECR fixes the
+    encryption when the repository is created, so it is not a change the action can make."""
+    if state.encryption.satisfies(spec.encryption):
+        return None
+    return (
+        f"Repository {spec.name} keeps its encryption, {state.encryption}, not {spec.encryption} as asked: "
+        f"ECR cannot change the encryption of an existing repository. To change it, create a new "
+        f"repository with encryption-type {spec.encryption_type} and move the images there; or set "
+        f"encryption-type (and kms-key) to match the repository."
+    )
+
+
+def read_state(ecr: Any, name: str, registry_id: str | None) -> RepositoryState | None:
+    """The repository as ECR has it, or None when it does not exist."""
+    where = _repository_args(name, registry_id)
+    with aws.translated("ecr", resource=name):
+        try:
+            found = ecr.describe_repositories(**_registry_args(registry_id), repositoryNames=[name])
+        except ecr.exceptions.RepositoryNotFoundException:
+            return None
+        if not found["repositories"]:
+            return None
+        repository = found["repositories"][0]
+        try:
+            lifecycle_policy = ecr.get_lifecycle_policy(**where)["lifecyclePolicyText"]
+        except ecr.exceptions.LifecyclePolicyNotFoundException:
+            lifecycle_policy = None
+        try:
+            repository_policy = ecr.get_repository_policy(**where)["policyText"]
+        except ecr.exceptions.RepositoryPolicyNotFoundException:
+            repository_policy = None
+        tags = ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]
+    return _state(repository, lifecycle_policy, repository_policy, tuple((tag["Key"], tag["Value"]) for tag in tags))
+
+
+def ensure_repository(ecr: Any, spec: RepositorySpec, *, dry_run: bool) -> RepositoryResult:
+    """Create the repository when missing and allowed, then reconcile every setting the inputs give."""
+    state = read_state(ecr, spec.name, spec.registry_id)
+    if state is None and not spec.create:
+        raise RepositoryMissingError(_missing_message(ecr, spec))
+    if dry_run:
+        return _result(spec, state, created=False, changes=plan(spec, state))
+
+    created = False
+    if state is None:
+        new_state = _create(ecr, spec)
+        created = new_state is not None
+        # Otherwise another job created it between our describe and create: theirs will do, once its
+        # settings are reconciled below.
+        state = new_state or read_state(ecr, spec.name, spec.registry_id)
+        if state is None:
+            raise RepositoryMissingError(
+                f"Repository {spec.name} was reported as already existing, then as missing: something "
+                f"deletes it while this job creates it. Re-run the job."
+            )
+    changes = plan(spec, state)
+    for change in changes:
+        _apply(ecr, spec, state.arn, change.what)
+    return _result(spec, state, created=created, changes=[_creation(spec), *changes] if created else changes)
+
+
+def _result(
+    spec: RepositorySpec, state: RepositoryState | None, *, created: bool, changes: list[Change]
+) -> RepositoryResult:
+    # A repository this run created has the encryption it asked for; ECR may only spell the key another
+    # way, which is not worth a warning.
+    warning = encryption_warning(spec, state) if state is not None and not created else None
+    return RepositoryResult(
+        uri=state.uri if state else None,
+        registry_id=state.registry_id if state else None,
+        arn=state.arn if state else None,
+        created=created,
+        changes=changes,
+        warnings=[warning] if warning else [],
+    )
+
+
+def _create(ecr: Any, spec: RepositorySpec) -> RepositoryState | None:
+    """The new repository's state, or None when it already exists."""
+    encryption: dict[str, str] = {"encryptionType": spec.encryption_type}
+    if spec.kms_key:
+        encryption["kmsKey"] = spec.kms_key
+    optional: dict[str, Any] = _registry_args(spec.registry_id)
+    if spec.tags:
+        optional["tags"] = _tag_list(spec.tags)
+    with aws.translated("ecr", resource=spec.name):
+        try:
+            repository = ecr.create_repository(
+                repositoryName=spec.name,
+                imageScanningConfiguration={"scanOnPush": spec.scan_on_push},
+                imageTagMutability=spec.tag_mutability,
+                encryptionConfiguration=encryption,
+                **optional,
+            )["repository"]
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            return None
+    return _state(repository, None, None, spec.tags)
+
+
+def _apply(ecr: Any, spec: RepositorySpec, arn: str, what: ChangeKind) -> None:
+    where = _repository_args(spec.name, spec.registry_id)
+    with aws.translated("ecr", resource=spec.name):
+        if what is ChangeKind.SCAN_ON_PUSH:
+            ecr.put_image_scanning_configuration(**where, imageScanningConfiguration={"scanOnPush": spec.scan_on_push})
+        elif what is ChangeKind.TAG_MUTABILITY:
+            ecr.put_image_tag_mutability(**where, imageTagMutability=spec.tag_mutability)
+        elif what is ChangeKind.LIFECYCLE_POLICY:
+            ecr.put_lifecycle_policy(**where, lifecyclePolicyText=spec.lifecycle_policy)
+        elif what is ChangeKind.REPOSITORY_POLICY:
+            ecr.set_repository_policy(**where, policyText=spec.repository_policy)
+        elif what is ChangeKind.TAGS:
+            # Setting a tag to the value it has is a no-op, so all of the spec's tags go in one call.
+            ecr.tag_resource(resourceArn=arn, tags=_tag_list(spec.tags))
+        else:
+            raise ValueError(f"no ECR call applies a {what!r} change")
+
+
+def _creation(spec: RepositorySpec) -> Change:
+    settings = [
+        f"scan-on-push {_bool(spec.scan_on_push)}",
+        f"tag-mutability {spec.tag_mutability}",
+        f"encryption {spec.encryption}",
+    ]
+    if spec.tags:
+        settings.append("tags " + ", ".join(f"{key}={value}" for key, value in spec.tags))
+    return Change(ChangeKind.CREATE, f"create: {spec.name} ({'; '.join(settings)})")
+
+
+def _policy_changes(spec: RepositorySpec, lifecycle_policy: str | None, repository_policy: str | None) -> list[Change]:
+    changes = []
+    for what, wanted, current in (
+        (ChangeKind.LIFECYCLE_POLICY, spec.lifecycle_policy, lifecycle_policy),
+        (ChangeKind.REPOSITORY_POLICY, spec.repository_policy, repository_policy),
+    ):
+        if wanted is None:
+            continue
+        if current is None:
+            changes.append(Change(what, f"{what}: none → set"))
+        elif not _same_policy(wanted, current):
+            changes.append(Change(what, f"{what}: replaced (it differed from the input)"))
+    return changes
+
+
+def _same_policy(first: str, second: str) -> bool:
+    """Whether two policy texts are the same document: ECR may return a policy with other whitespace
+    or key order than it was sent with."""
+    return json.loads(first) == json.loads(second)
+
+
+def _tag_change(wanted: Sequence[tuple[str, str]], current: dict[str, str]) -> Change | None:
+    differing = [(key, value) for key, value in dict(wanted).items() if current.get(key) != value]
+    if not differing:
+        return None
+    parts = [
+        f"{key}={value} (was {current[key]})" if key in current else f"{key}={value} (new)"
+        for key, value in differing
+    ]
+    return Change(ChangeKind.TAGS, f"tags: {', '.join(parts)}")
+
+
+def _state(
+    repository: dict[str, Any],
+    lifecycle_policy: str | None,
+    repository_policy: str | None,
+    tags: tuple[tuple[str, str], ...],
+) -> RepositoryState:
+    encryption = repository.get("encryptionConfiguration", {})
+    return RepositoryState(
+        uri=repository["repositoryUri"],
+        registry_id=repository["registryId"],
+        arn=repository["repositoryArn"],
+        scan_on_push=bool(repository.get("imageScanningConfiguration", {}).get("scanOnPush", False)),
+        tag_mutability=repository.get("imageTagMutability", "MUTABLE"),
+        encryption=Encryption(encryption.get("encryptionType", "AES256"), encryption.get("kmsKey")),
+        lifecycle_policy=lifecycle_policy,
+        repository_policy=repository_policy,
+        tags=tags,
+    )
+
+
+def _missing_message(ecr: Any, spec: RepositorySpec) -> str:
+    registry = f"registry {spec.registry_id}" if spec.registry_id else "this account's registry"
+    return (
+        f"Repository {spec.name} does not exist in {registry} in {ecr.meta.region_name}, and "
+        f"create-repository is false. Create it (for example `aws ecr create-repository "
+        f"--repository-name {spec.name}`, or in your Terraform), or set `create-repository: true`; "
+        f"if it does exist, check aws-region and registry-id."
+    )
+
+
+def _registry_args(registry_id: str | None) -> dict[str, str]:
+    return {"registryId": registry_id} if registry_id else {}
+
+
+def _repository_args(name: str, registry_id: str | None) -> dict[str, str]:
+    return {"repositoryName": name, **_registry_args(registry_id)}
+
+
+def _tag_list(tags: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags]
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

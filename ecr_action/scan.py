@@ -1,0 +1,313 @@
+"""ECR's scan of the pushed image: find it, start it when allowed, wait for it, read every finding.
+
+The scan is always looked up by digest, never by tag: a tag can move to another image while we wait.
+Findings are read from every page, in both formats (basic `findings`, enhanced `enhancedFindings`), and
+counted from the findings themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ecr_action.aws import error_code, translated
+from ecr_action.errors import AwsCallError, ScanFailedError, ScanTimeoutError
+from ecr_action.findings import Finding, ScanKind, findings_from_page
+from ecr_action.inputs import ScanMode
+
+SKIPPED = "SKIPPED"
+WAITING_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})
+# ACTIVE is enhanced (Inspector) continuous scanning: the findings are there and kept up to date.
+READY_STATUSES = frozenset({"COMPLETE", "ACTIVE"})
+FAILURE_ADVICE = {
+    "FAILED": "Push the image again to get a new scan, or set `scan: skip` to publish without one.",
+    "UNSUPPORTED_IMAGE": (
+        "Basic scanning needs an operating system ECR knows (images `FROM scratch` or distroless have "
+        "none); use such a base image, turn on enhanced scanning for the registry, or set `scan: skip`."
+    ),
+    "FINDINGS_UNAVAILABLE": (
+        "Amazon Inspector no longer holds findings for this image (it stopped monitoring it); push it "
+        "again, or check the registry's enhanced scanning settings."
+    ),
+    "SCAN_ELIGIBILITY_EXPIRED": (
+        "Inspector's continuous scanning period for this image has ended; push it again or lengthen the "
+        "scan duration in the Amazon Inspector settings."
+    ),
+    "LIMIT_EXCEEDED": "ECR's scan quota is used up; wait and run the job again, or set `scan: skip`.",
+    "IMAGE_SIZE_EXCEEDED": "The image is larger than ECR can scan; make it smaller or set `scan: skip`.",
+    "IMAGE_ARCHIVED": "Archived images are not scanned; restore the image first, or set `scan: skip`.",
+}
+POLL_GROWTH = 1.5
+MAX_POLL_INTERVAL_SECONDS = 30.0
+# A floor, so that an interval of 0 cannot turn the wait into a stream of API calls.
+MIN_POLL_INTERVAL_SECONDS = 0.1
+# Scan on push starts a moment after the push, so right after it ECR can answer that there is no scan
+# yet. Starting one ourselves in that gap would race the one ECR is about to start; give it this long.
+ON_PUSH_GRACE_SECONDS = 20.0
+FINDINGS_PAGE_SIZE = 1000  # ECR's maximum: fewer calls for large images
+INDEX_MEDIA_TYPES = frozenset(
+    {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
+)
+MANIFEST_MEDIA_TYPES = [
+    *sorted(INDEX_MEDIA_TYPES),
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    repository: str
+    registry_id: str | None  # None: the caller's own registry
+    digest: str
+    mode: ScanMode
+    timeout_seconds: float
+    poll_interval_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    status: str  # ECR's scan status (COMPLETE or ACTIVE), or SKIPPED
+    kind: ScanKind | None  # None when skipped
+    findings: tuple[Finding, ...]
+    description: str = ""  # ECR's words about the scan
+    started_by_action: bool = False
+    seconds_waited: float = 0.0
+
+
+class _Deadline:
+    def __init__(self, seconds: float, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self._sleep, self._clock = sleep, clock
+        self.started = clock()
+        self.at = self.started + seconds
+
+    def waited(self) -> float:
+        return self._clock() - self.started
+
+    def remaining(self) -> float:
+        return self.at - self._clock()
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(max(0.0, min(seconds, self.remaining())))
+
+
+def wait_for_scan(
+    ecr: Any,
+    request: ScanRequest,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScanOutcome:
+    """The finished scan of `request.digest` with all its findings.
+
+    Raises ScanFailedError when ECR cannot scan the image, ScanTimeoutError when the scan does not
+    finish within `request.timeout_seconds`.
+    """
+    if request.mode == ScanMode.SKIP:
+        return ScanOutcome(status=SKIPPED, kind=None, findings=())
+    deadline = _Deadline(request.timeout_seconds, sleep, clock)
+    detail = _image_detail(ecr, request.repository, request.registry_id, {"imageDigest": request.digest})
+    if detail.get("imageManifestMediaType") not in INDEX_MEDIA_TYPES:
+        return _wait_for_digest(ecr, request, request.digest, deadline)
+    if request.mode != ScanMode.MANUAL:
+        raise ScanFailedError(
+            f"{request.repository}@{request.digest} is a multi-platform image index, which ECR cannot "
+            "scan, so there is no scan on push to wait for. Set `scan: manual`: the action then scans "
+            "each platform's image and merges their findings."
+        )
+    platforms = _platform_digests(ecr, request.repository, request.registry_id, request.digest)
+    outcomes = [_wait_for_digest(ecr, request, digest, deadline) for digest in platforms]
+    # The scan type is the registry's, so every platform image has the same status and kind.
+    return ScanOutcome(
+        status=outcomes[0].status,
+        kind=outcomes[0].kind,
+        findings=_distinct(finding for outcome in outcomes for finding in outcome.findings),
+        description=f"Scanned the {len(outcomes)} platform images of the index.",
+        started_by_action=any(outcome.started_by_action for outcome in outcomes),
+        seconds_waited=deadline.waited(),
+    )
+
+
+def baseline_findings(
+    ecr: Any, repository: str, registry_id: str | None, tag: str
+) -> tuple[Finding, ...] | None:
+    """The findings of the image under `tag`; None when there is no such image or no finished scan."""
+    detail = _image_detail(
+        ecr, repository, registry_id, {"imageTag": tag}, none_on="ImageNotFoundException"
+    )
+    if detail is None:
+        return None
+    if detail.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:
+        digests = _platform_digests(ecr, repository, registry_id, detail["imageDigest"])
+    else:
+        digests = [detail["imageDigest"]]
+    findings: list[Finding] = []
+    for digest in digests:
+        first_page = _first_findings_page(ecr, repository, registry_id, digest)
+        if first_page is None or first_page["imageScanStatus"]["status"] not in READY_STATUSES:
+            return None
+        pages = _findings_pages(ecr, repository, registry_id, digest, first_page)
+        findings += (finding for page in pages for finding in findings_from_page(page))
+    return _distinct(findings)
+
+
+def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Deadline) -> ScanOutcome:
+    interval = max(request.poll_interval_seconds, MIN_POLL_INTERVAL_SECONDS)
+    started_by_action = start_tried = False
+    while True:
+        page = _first_findings_page(ecr, request.repository, request.registry_id, digest)
+        if page is None:
+            status = "not started"
+            may_start = request.mode == ScanMode.MANUAL or deadline.waited() >= ON_PUSH_GRACE_SECONDS
+            if may_start and not start_tried:
+                started_by_action = _start_scan(ecr, request.repository, request.registry_id, digest)
+                start_tried = True
+        else:
+            status = page["imageScanStatus"]["status"]
+            description = page["imageScanStatus"].get("description", "")
+            if status in READY_STATUSES:
+                pages = list(_findings_pages(ecr, request.repository, request.registry_id, digest, page))
+                return ScanOutcome(
+                    status=status,
+                    kind=_scan_kind(status, pages),
+                    findings=tuple(finding for page in pages for finding in findings_from_page(page)),
+                    description=description,
+                    started_by_action=started_by_action,
+                    seconds_waited=deadline.waited(),
+                )
+            if status not in WAITING_STATUSES:
+                advice = FAILURE_ADVICE.get(status, "Check the image in the ECR console.")
+                raise ScanFailedError(
+                    f"ECR's scan of {request.repository}@{digest} ended with status {status}: "
+                    f"{description or 'no description given'}. {advice}"
+                )
+        if deadline.remaining() <= 0:
+            raise ScanTimeoutError(_timeout_message(request, digest, status, deadline.waited()))
+        deadline.sleep(interval)
+        interval = min(interval * POLL_GROWTH, MAX_POLL_INTERVAL_SECONDS)
+
+
+def _timeout_message(request: ScanRequest, digest: str, status: str, waited: float) -> str:
+    if status == "not started":
+        state = "ECR had not started a scan of it (is scan on push on for the repository?)"
+    else:
+        state = f"the scan was still {status}"
+    return (
+        f"Waited {waited:.0f} s for ECR's scan of {request.repository}@{digest}, and {state}. "
+        f"Raise `scan-timeout` (now {request.timeout_seconds:g} s) if scans take this long, or set "
+        "`scan: skip` to publish without waiting."
+    )
+
+
+def _start_scan(ecr: Any, repository: str, registry_id: str | None, digest: str) -> bool:
+    """Whether this call started the scan; False when ECR already has one for this digest."""
+    started = _ecr_call(
+        ecr.start_image_scan,
+        f"{repository}@{digest}",
+        # ECR allows one scan per image a day: the scan that used it up is the one to read.
+        none_on="LimitExceededException",
+        **_repository_args(repository, registry_id),
+        imageId={"imageDigest": digest},
+    )
+    return started is not None
+
+
+def _first_findings_page(ecr: Any, repository: str, registry_id: str | None, digest: str) -> dict | None:
+    """The first page of the scan's findings; None when ECR has no scan of this digest."""
+    return _ecr_call(
+        ecr.describe_image_scan_findings,
+        f"{repository}@{digest}",
+        none_on="ScanNotFoundException",
+        **_repository_args(repository, registry_id),
+        imageId={"imageDigest": digest},
+        maxResults=FINDINGS_PAGE_SIZE,
+    )
+
+
+def _findings_pages(
+    ecr: Any, repository: str, registry_id: str | None, digest: str, first_page: dict
+) -> Iterator[dict]:
+    yield first_page
+    page, seen_tokens = first_page, set()
+    while token := page.get("nextToken"):
+        # A token seen before would make this loop forever.
+        if token in seen_tokens:
+            raise AwsCallError(f"DescribeImageScanFindings on {repository}@{digest} repeated a page token.")
+        seen_tokens.add(token)
+        page = _ecr_call(
+            ecr.describe_image_scan_findings,
+            f"{repository}@{digest}",
+            **_repository_args(repository, registry_id),
+            imageId={"imageDigest": digest},
+            maxResults=FINDINGS_PAGE_SIZE,
+            nextToken=token,
+        )
+        yield page
+
+
+def _scan_kind(status: str, pages: list[dict]) -> ScanKind:
+    enhanced = status == "ACTIVE" or any(
+        "enhancedFindings" in (page.get("imageScanFindings") or {}) for page in pages
+    )
+    return ScanKind.ENHANCED if enhanced else ScanKind.BASIC
+
+
+def _image_detail(
+    ecr: Any, repository: str, registry_id: str | None, image_id: dict[str, str], *, none_on: str = ""
+) -> Any:
+    """The image's `imageDetails` entry; None only when AWS answers with the code `none_on`."""
+    reference = f":{image_id['imageTag']}" if "imageTag" in image_id else f"@{image_id['imageDigest']}"
+    reply = _ecr_call(
+        ecr.describe_images,
+        repository + reference,
+        none_on=none_on,
+        **_repository_args(repository, registry_id),
+        imageIds=[image_id],
+    )
+    return reply["imageDetails"][0] if reply else None
+
+
+def _platform_digests(ecr: Any, repository: str, registry_id: str | None, digest: str) -> list[str]:
+    """The digests of the index's platform images, which ECR can scan one by one."""
+    reply = _ecr_call(
+        ecr.batch_get_image,
+        f"{repository}@{digest}",
+        **_repository_args(repository, registry_id),
+        imageIds=[{"imageDigest": digest}],
+        acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+    )
+    index = json.loads(reply["images"][0]["imageManifest"]) if reply.get("images") else {}
+    # BuildKit lists its provenance and SBOM attestations in the index too; they are not images.
+    digests = [
+        manifest["digest"]
+        for manifest in index.get("manifests") or ()
+        if (manifest.get("annotations") or {}).get("vnd.docker.reference.type") != "attestation-manifest"
+    ]
+    if not digests:
+        raise ScanFailedError(f"The image index {repository}@{digest} lists no platform image to scan.")
+    return digests
+
+
+def _distinct(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Each finding once: a package shared by several platform images is one vulnerability to fix."""
+    return tuple(dict.fromkeys(findings))
+
+
+def _repository_args(repository: str, registry_id: str | None) -> dict[str, str]:
+    return {"repositoryName": repository, **({"registryId": registry_id} if registry_id else {})}
+
+
+def _ecr_call(operation: Callable[..., dict], resource: str, *, none_on: str = "", **kwargs: Any) -> Any:
+    """`operation(**kwargs)` with AWS errors translated; None when AWS answers with the code `none_on`."""
+    with translated("ecr", resource):
+        try:
+            return operation(**kwargs)
+        except ClientError as error:
+            if none_on and error_code(error) == none_on:
+                return None
+            raise

@@ -1,0 +1,28 @@
+"""What tests do with the local stack as a user's Docker client would: log in, build, push."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from stack.client import StackClient
+
+
+def ecr_login(stack: StackClient, account_id: str) -> tuple[str, dict[str, str]]:
+    """(registry host, docker auth config) from GetAuthorizationToken, as a user's client gets them."""
+    data = stack.ecr(account_id).get_authorization_token()["authorizationData"][0]
+    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    return data["proxyEndpoint"].removeprefix("https://"), {"username": username, "password": password}
+
+
+def build_and_push(
+    stack: StackClient, app_dir: Path, repository: str, tag: str, *, account_id: str | None = None
+) -> str:
+    """Build `app_dir` and push it as `repository:tag`; returns the digest the registry reported."""
+    host, auth = ecr_login(stack, account_id or stack.default_account)
+    engine = stack.docker()
+    engine.images.build(path=str(app_dir), tag=f"{host}/{repository}:{tag}", rm=True)
+    lines = list(engine.api.push(f"{host}/{repository}", tag=tag, stream=True, decode=True, auth_config=auth))
+    errors = " ".join(line["error"] for line in lines if "error" in line)
+    assert not errors, errors
+    return next(line["aux"]["Digest"] for line in lines if "aux" in line)

@@ -1,0 +1,289 @@
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from ecr_action.findings import Finding, ScanKind, Severity, findings_from_page
+from ecr_action.gate import evaluate
+from ecr_action.github import Workflow
+from ecr_action.ignores import IgnoreEntry, resolve_ignores
+from ecr_action.report import (
+    Annotation,
+    ScanReport,
+    annotations,
+    final_stage_line,
+    output_values,
+    sarif,
+    summary_markdown,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SARIF_SCHEMA = json.loads((Path("/work/shared/schemas/sarif-schema-2.1.0.json")).read_text(encoding="utf-8"))
+DIGEST = "sha256:" + "1" * 64
+IMAGE_URI = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app@{DIGEST}"
+SEVERITY_CYCLE = list(Severity)
+
+
+def fixture_findings(name: str) -> list[Finding]:
+    return findings_from_page(json.loads((FIXTURES / name).read_text(encoding="utf-8")))
+
+
+HOSTILE = fixture_findings("ecr_basic_findings.json")
+ENHANCED = fixture_findings("ecr_enhanced_findings.json")
+
+
+def many_findings(count: int) -> list[Finding]:
+    return [
+        Finding(
+            f"CVE-2024-{number:05d}",
+            SEVERITY_CYCLE[number % len(SEVERITY_CYCLE)],
+            package=f"package-{number}",
+            installed_version="1.0.0-1",
+            fixed_version="1.0.1-1" if number % 2 else "",
+            uri=f"https://nvd.nist.gov/vuln/detail/CVE-2024-{number:05d}",
+            title=f"CVE-2024-{number:05d} - package-{number}",
+            description="A long description of the problem. " * 5,
+            cvss_score=5.0,
+            kind=ScanKind.ENHANCED,
+        )
+        for number in range(count)
+    ]
+
+
+# Dockerfile: the final stage's FROM.
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "line"),
+    [
+        ("FROM python:3.12-slim\nRUN true\n", 1),
+        ("# syntax=docker/dockerfile:1\nFROM golang AS build\nRUN go build\n\nfrom scratch\nCOPY --from=build /a /a\n", 5),
+        # A comment that mentions FROM, and text continued onto a line starting with "from".
+        ("FROM a AS one\n# FROM not-this\nRUN echo \\\n  from the past\n", 1),
+        # Comment and blank lines inside a continuation do not end the instruction.
+        ("FROM a\nRUN apt-get install \\\n# FROM comment\n\n    from-package\n  FROM b\n", 6),
+        # A parser directive changes the escape character (Windows Dockerfiles).
+        ("# escape=`\nFROM a\nRUN dir c:\\ `\n  FROM-looking text\nFROM b\n", 5),
+        ("\ufeffFROM a\nFROM\tb\n", 2),
+        ("", 1),
+        ("RUN no from at all\n", 1),
+    ],
+)
+def test_final_stage_line(dockerfile: str, line: int) -> None:
+    assert final_stage_line(dockerfile) == line
+
+
+# Annotations.
+
+
+def test_annotation_lines_for_hostile_findings_are_exact() -> None:
+    verdict = evaluate(HOSTILE, fail_on=Severity.HIGH)
+    stream = io.StringIO()
+    workflow = Workflow(stream)
+
+    for annotation in annotations(HOSTILE, verdict, dockerfile="docker/app,v2/Dockerfile", line=5, limit=3):
+        workflow.annotate(annotation.level, annotation.message, title=annotation.title,
+                          file=annotation.file, line=annotation.line)
+
+    assert stream.getvalue().splitlines() == [
+        "::error file=docker/app%2Cv2/Dockerfile,line=5,"
+        "title=CVE-2024-0001 in evil%2Cpkg%3Aname%0D%0A%3A%3Aerror%3A%3Aowned"
+        "::CRITICAL (CVSS 10): evil,pkg:name%0D%0A::error::owned 1.0%250A::warning::x → no fix yet"
+        "%0Ahttps://security-tracker.debian.org/tracker/CVE-2024-0001",
+        "::error file=docker/app%2Cv2/Dockerfile,line=5,title=CVE-2024-0002 in openssl"
+        "::HIGH (CVSS 7.5): openssl 3.0.2-0ubuntu1 → no fix yet"
+        "%0Ahttps://security-tracker.debian.org/tracker/CVE-2024-0002",
+        # Not a web address: no link.
+        "::notice file=docker/app%2Cv2/Dockerfile,line=5,title=CVE-2024-0003 in libc6::MEDIUM: libc6 2.36-9 → no fix yet",
+        "::notice file=docker/app%2Cv2/Dockerfile,line=5,title=1 more finding"
+        "::1 more finding not shown as annotations: see the job summary and the SARIF file.",
+    ]
+
+
+def test_annotation_levels_follow_the_gate() -> None:
+    verdict = evaluate(ENHANCED, fail_on=Severity.CRITICAL, fixable_only=True)
+
+    shown = annotations(ENHANCED, verdict, dockerfile="Dockerfile", line=1, limit=10)
+
+    assert [(annotation.level, annotation.title) for annotation in shown] == [
+        ("error", "CVE-2022-37434 in zlib1g"),
+        # CRITICAL, but without a fix it does not fail a fixable-only gate.
+        ("warning", "CVE-2022-37434 in zlib,dev:headers"),
+        ("notice", "GHSA-abcd-efgh-ijkl in left-pad"),
+        ("notice", "CVE-2023-5555"),
+    ]
+    assert shown[0].message == (
+        "CRITICAL (CVSS 9.8): zlib1g 1:1.2.13.dfsg-3 → 1:1.2.13.dfsg-4\nhttps://nvd.nist.gov/vuln/detail/CVE-2022-37434"
+    )
+
+
+def test_annotations_stay_within_githubs_caps() -> None:
+    findings = many_findings(10_000)
+    verdict = evaluate(findings, fail_on=Severity.CRITICAL)
+
+    shown = annotations(findings, verdict, dockerfile="Dockerfile", line=3, limit=50)
+
+    levels = Counter(annotation.level for annotation in shown)
+    assert levels == {"error": 10, "warning": 10, "notice": 10}
+    assert shown[-1] == Annotation(
+        "notice",
+        "9,971 more findings",
+        "9,971 more findings not shown as annotations: see the job summary and the SARIF file.",
+        "Dockerfile",
+        3,
+    )
+
+
+def test_annotations_limit_and_off() -> None:
+    findings = many_findings(30)
+    verdict = evaluate(findings, fail_on=Severity.HIGH)
+
+    assert len(annotations(findings, verdict, dockerfile="Dockerfile", line=1, limit=5)) == 6
+    assert len(annotations(findings, verdict, dockerfile="Dockerfile", line=1, limit=30)) == 30
+    assert annotations(findings, verdict, dockerfile="Dockerfile", line=1, limit=0) == []
+
+
+# Job summary.
+
+
+def scan_report(findings: list[Finding], **gate_options: object) -> ScanReport:
+    return ScanReport(
+        image_uri=IMAGE_URI,
+        digest=DIGEST,
+        scan_status="COMPLETE",
+        findings=tuple(findings),
+        verdict=evaluate(findings, **gate_options),  # type: ignore[arg-type]
+        tags=("abc1234", "latest"),
+        timings={"build": 61.25, "push": 8.0, "scan": 30.5},
+        warnings=("The ignore of CVE-1 expired on 2025-01-01 (reason given: a <b>|c</b>); it counts again.",),
+    )
+
+
+def test_summary_shows_image_counts_gate_ignores_and_timings() -> None:
+    ignores = resolve_ignores([], [IgnoreEntry("CVE-2024-0003", "not reachable | <b>really</b>")],
+                              today=datetime.date(2025, 6, 1))
+
+    markdown = summary_markdown(scan_report(HOSTILE, fail_on=Severity.HIGH, ignores=ignores))
+
+    assert markdown.startswith("## ecr-action: gate failed ❌\n")
+    assert f"- **Image:** `{IMAGE_URI}`" in markdown
+    assert f"- **Digest:** `{DIGEST}`" in markdown
+    assert "- **Tags:** `abc1234`, `latest`" in markdown
+    assert "- **Scan:** COMPLETE (basic scanning)" in markdown
+    assert (
+        "| CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED | Total |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| 1 | 1 | 0 | 0 | 0 | 1 | 3 |\n"
+    ) in markdown
+    assert "**Gate** (fail-on: HIGH): 2 findings at or above HIGH (1 CRITICAL, 1 HIGH) after 1 ignored" in markdown
+    assert "| CVE-2024-0003 | libc6 | not reachable \\| &lt;b&gt;really&lt;/b&gt; |" in markdown
+    assert "| build | 61.2 |\n| push | 8.0 |\n| scan | 30.5 |\n| **total** | **99.8** |" in markdown
+    assert "> a &lt;b&gt;\\|c&lt;/b&gt;); it counts again." in markdown
+
+
+def test_summary_escapes_hostile_finding_text() -> None:
+    markdown = summary_markdown(scan_report(HOSTILE, fail_on=Severity.HIGH))
+
+    rows = [line for line in markdown.splitlines() if line.startswith("| CRITICAL |") and "CVE" in line]
+    assert rows == [
+        "| CRITICAL | [CVE-2024-0001](https://security-tracker.debian.org/tracker/CVE-2024-0001) "
+        "| evil,pkg:name ::error::owned | 1.0%0A::warning::x | no fix yet | 10 | fails |"
+    ]
+    # Every finding row has exactly its 8 cell borders: nothing in the data split a cell.
+    finding_rows = [line for line in markdown.splitlines() if "CVE-2024-000" in line and line.startswith("|")]
+    assert [len(re.findall(r"(?<!\\)\|", row)) for row in finding_rows] == [8] * 4
+    assert "| MEDIUM | CVE-2024-0003 | libc6 |" in markdown  # `javascript:` is no link
+
+
+def test_summary_of_10000_findings_is_truncated_cleanly_under_1_mib() -> None:
+    markdown = summary_markdown(scan_report(many_findings(10_000), fail_on=Severity.HIGH))
+
+    assert len(markdown.encode("utf-8")) < 1024 * 1024
+    last_row, blank, note = markdown.splitlines()[-3:]
+    assert last_row.startswith("| ") and last_row.endswith(" |")
+    assert blank == ""
+    shown = sum(1 for line in markdown.splitlines() if line.startswith("| ") and "CVE-2024-" in line)
+    assert note == (
+        f"_Summary truncated to stay under GitHub's 1 MiB limit: {10_000 - shown:,} more findings not shown. "
+        "The SARIF file (`sarif-file`) and the ECR console list them all._"
+    )
+
+
+def test_summary_within_limit_is_not_truncated() -> None:
+    markdown = summary_markdown(scan_report(ENHANCED, fail_on=None))
+
+    assert markdown.startswith("## ecr-action: gate off\n")
+    assert "truncated" not in markdown
+    assert markdown.count("| CVE-2022-37434") == 0  # ids are links
+    assert markdown.count("[CVE-2022-37434](https://nvd.nist.gov/vuln/detail/CVE-2022-37434)") == 2
+
+
+# SARIF.
+
+
+def test_sarif_of_hostile_findings_is_valid_and_complete() -> None:
+    log = sarif(HOSTILE + ENHANCED, dockerfile="docker/my app/Dockerfile", line=4, tool_version="1.2.3",
+                image_uri=IMAGE_URI)
+
+    jsonschema.validate(log, SARIF_SCHEMA)
+    run = log["runs"][0]
+    assert run["tool"]["driver"]["name"] == "ecr-action"
+    assert run["tool"]["driver"]["version"] == "1.2.3"
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    assert len(rules) == 7  # one per vulnerability id; CVE-2022-37434 has two packages
+    assert len(run["results"]) == 8
+    assert rules["CVE-2022-37434"]["properties"] == {
+        "security-severity": "9.5",
+        "tags": ["security", "vulnerability"],
+    }
+    assert rules["CVE-2024-0002"]["helpUri"] == "https://security-tracker.debian.org/tracker/CVE-2024-0002"
+    assert "helpUri" not in rules["CVE-2024-0003"]  # javascript: is not a help page
+    for result in run["results"]:
+        assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["locations"][0]["physicalLocation"] == {
+            "artifactLocation": {"uri": "docker/my%20app/Dockerfile"},
+            "region": {"startLine": 4},
+        }
+    assert [result["level"] for result in run["results"]] == [
+        "error", "error", "error", "error", "warning", "note", "note", "note"
+    ]
+
+
+def test_sarif_fingerprints_are_stable_per_vulnerability_package_and_version() -> None:
+    def fingerprints(findings: list[Finding]) -> list[str]:
+        log = sarif(findings, dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+        return [result["partialFingerprints"]["ecrActionFinding/v1"] for result in log["runs"][0]["results"]]
+
+    base = Finding("CVE-1", Severity.HIGH, package="openssl", installed_version="3.0.1", description="old")
+    same = Finding("CVE-1", Severity.CRITICAL, package="openssl", installed_version="3.0.1", description="new")
+    upgraded = Finding("CVE-1", Severity.HIGH, package="openssl", installed_version="3.0.2")
+
+    assert fingerprints([base]) == fingerprints([same])
+    assert fingerprints([base]) != fingerprints([upgraded])
+
+
+def test_sarif_of_10000_findings_is_valid() -> None:
+    log = sarif(many_findings(10_000), dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+
+    jsonschema.validate(log, SARIF_SCHEMA)
+    assert len(log["runs"][0]["results"]) == 10_000
+
+
+# Outputs.
+
+
+def test_output_values() -> None:
+    verdict = evaluate(HOSTILE, fail_on=Severity.CRITICAL)
+
+    assert output_values(verdict) == {
+        "findings": '{"CRITICAL":1,"HIGH":1,"MEDIUM":1,"LOW":0,"INFORMATIONAL":0,"UNTRIAGED":1}',
+        "findings-total": "4",
+        "gate": "fail",
+    }
