@@ -111,9 +111,7 @@ def _reason(
         return f"no {kind}s at or above {fail_on.name}{after}"
     by_severity = Counter(finding.severity for finding in counted)
     breakdown = ", ".join(
-        f"{by_severity[severity]} {severity.name}"
-        for severity in SEVERITIES_DESCENDING
-        if by_severity[severity]
+        f"{by_severity[severity]} {severity.name}" for severity in SEVERITIES_DESCENDING if by_severity[severity]
     )
     return f"{plural(len(counted), kind)} at or above {fail_on.name} ({breakdown}){after}"
 

@@ -30,9 +30,7 @@ def escape_property(text: str) -> str:
 def format_command(name: str, message: str = "", properties: dict[str, object] | None = None) -> str:
     """`::name key=value,...::message` with every value escaped; properties that are None are left out."""
     pairs = ",".join(
-        f"{key}={escape_property(str(value))}"
-        for key, value in (properties or {}).items()
-        if value is not None
+        f"{key}={escape_property(str(value))}" for key, value in (properties or {}).items() if value is not None
     )
     return f"::{name}{' ' + pairs if pairs else ''}::{escape_data(message)}"
 
@@ -42,8 +40,8 @@ def _looks_like_command(text: str) -> bool:
     return any(line.lstrip().startswith("::") for line in text.splitlines())
 
 
-def _unique_token(text: str) -> str:
-    """A random marker that does not occur in `text`, so `text` can neither end nor forge it."""
+def _heredoc_delimiter(text: str) -> str:
+    """A random delimiter that does not occur in `text`, so `text` can neither end the value nor forge a record."""
     token = f"ghadelimiter_{uuid.uuid4().hex}"
     while token in text:
         token = f"ghadelimiter_{uuid.uuid4().hex}"
@@ -147,7 +145,7 @@ class Workflow:
         if self._output_path is None:
             self.info(f"{name}={value}")
             return
-        delimiter = _unique_token(value)
+        delimiter = _heredoc_delimiter(value)
         with self._output_path.open("a", encoding="utf-8", newline="") as output_file:
             output_file.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
 

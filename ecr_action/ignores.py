@@ -86,9 +86,7 @@ def parse_ignore_file(text: str, *, source: str) -> list[IgnoreEntry]:
 def _parse_entry(item: object) -> tuple[IgnoreEntry | None, list[str]]:
     if not isinstance(item, dict):
         return None, ["must be a mapping with `id`, `reason` and optionally `expires`"]
-    problems = [
-        f"unknown key `{key}` (allowed: expires, id, reason)" for key in item if key not in _ENTRY_KEYS
-    ]
+    problems = [f"unknown key `{key}` (allowed: expires, id, reason)" for key in item if key not in _ENTRY_KEYS]
     text = {key: str(item.get(key) or "").strip() for key in ("id", "reason")}
     problems += [f"`{key}` is missing or empty" for key, value in text.items() if not value]
     expires = _date(item.get("expires"))

@@ -103,9 +103,12 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("registry-id", "12-digit account id owning the registry, if not the credentials' own"),
     InputSpec("create-repository", "create the repository when missing", "true"),
     InputSpec("scan-on-push", "scan-on-push setting of a created repository", "true"),
-    InputSpec("image-tag-mutability", "tag mutability of a created repository", "MUTABLE",
+    # No defaults: unset leaves an existing repository as it is (it may be managed elsewhere, e.g. by
+    # Terraform); a repository the action creates gets ECR's own defaults, MUTABLE and AES256.
+    InputSpec("image-tag-mutability", "tag mutability (unset: leave as is; MUTABLE on creation)",
               choices=ImageTagMutability),
-    InputSpec("encryption-type", "encryption of a created repository", "AES256", choices=EncryptionType),
+    InputSpec("encryption-type", "encryption of a created repository (unset: AES256, or KMS with kms-key)",
+              choices=EncryptionType),
     InputSpec("kms-key", "KMS key for encryption-type KMS (default: the AWS managed key)"),
     InputSpec("lifecycle-policy", "lifecycle policy: inline JSON or a JSON file"),
     InputSpec("repository-policy", "repository policy: inline JSON or a JSON file"),
@@ -136,6 +139,7 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("summary", "write the job summary", "true"),
 )
 INPUTS: Mapping[str, InputSpec] = {spec.name: spec for spec in INPUT_SPECS}
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,7 @@ class GitHubContext:
     oidc_request_url: str | None
     oidc_request_token: str | None = field(repr=False)
     is_fork_pull_request: bool
+    docker_host: str  # the Docker Engine the runner's job uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +181,8 @@ class Inputs:
     registry_id: str | None
     create_repository: bool
     scan_on_push: bool
-    image_tag_mutability: ImageTagMutability
-    encryption_type: EncryptionType
+    image_tag_mutability: ImageTagMutability | None
+    encryption_type: EncryptionType | None
     kms_key: str | None
     lifecycle_policy: str | None  # canonical compact JSON
     repository_policy: str | None  # canonical compact JSON
@@ -358,6 +363,7 @@ def read_github_context(environ: Mapping[str, str]) -> GitHubContext:
         oidc_request_url=environ.get("ACTIONS_ID_TOKEN_REQUEST_URL") or None,
         oidc_request_token=environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN") or None,
         is_fork_pull_request=_is_fork_pull_request(environ.get("GITHUB_EVENT_PATH", ""), repository),
+        docker_host=environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST,
     )
 
 
@@ -449,7 +455,9 @@ class _InputReader:
         return int(value)
 
     def choice(self, name: str) -> Any:
-        value = self.text(name) or ""
+        value = self.text(name)
+        if value is None:
+            return None
         choices = INPUTS[name].choices
         assert choices is not None, name
         # Case is forgiven: "critical" and "CRITICAL" can only mean one thing.

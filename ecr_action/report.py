@@ -25,11 +25,9 @@ SUMMARY_LIMIT_BYTES = 1_000_000
 # GitHub's code scanning rejects a SARIF run with more results than this.
 SARIF_MAX_RESULTS = 25_000
 # The `id` of the official OASIS schema (errata 01), which GitHub accepts.
-SARIF_SCHEMA_URI = (
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-)
+SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 TOOL_NAME = "ecr-action"
-TOOL_INFORMATION_URI = "https://github.com/ecr-action/ecr-action"
+TOOL_INFORMATION_URI = "https://github.com/your-org/ecr-action"  # the repository, as in examples/
 
 # GitHub's code scanning ranks by `security-severity` (critical >= 9.0, high >= 7.0, medium >= 4.0,
 # low > 0); a number per ECR severity keeps its ranking the same as ECR's label, which CVSS may not.
@@ -157,9 +155,7 @@ def _annotation_level(finding: Finding, verdict: GateVerdict) -> AnnotationLevel
 
 
 def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: str, line: int) -> Annotation:
-    title = (
-        f"{finding.vulnerability_id} in {finding.package}" if finding.package else finding.vulnerability_id
-    )
+    title = f"{finding.vulnerability_id} in {finding.package}" if finding.package else finding.vulnerability_id
     cvss = f" (CVSS {finding.cvss_score:g})" if finding.cvss_score is not None else ""
     installed = " ".join(part for part in (finding.package, finding.installed_version) if part)
     message = f"{finding.severity.name}{cvss}: {installed} → {finding.fixed_version or 'no fix yet'}"
@@ -175,14 +171,10 @@ def summary_markdown(report: ScanReport, *, limit_bytes: int = SUMMARY_LIMIT_BYT
     """GitHub-flavoured Markdown; past `limit_bytes` (UTF-8) it stops before a whole line and says so."""
     head = [*_summary_head(report), *_ignored_section(report.verdict), *_timings_section(report.timings)]
     ignored = {item.finding for item in report.verdict.ignored}
-    shown = most_severe_first(
-        (finding for finding in report.findings if finding not in ignored), report.verdict
-    )
+    shown = most_severe_first((finding for finding in report.findings if finding not in ignored), report.verdict)
     rows = [_finding_row(finding, report.verdict) for finding in shown]
     columns = ("Severity", "Vulnerability", "Package", "Installed", "Fixed in", "CVSS", "Gate")
-    table = (
-        ["### Findings, most severe first", "", _row(*columns), _row(*["---"] * len(columns))] if rows else []
-    )
+    table = ["### Findings, most severe first", "", _row(*columns), _row(*["---"] * len(columns))] if rows else []
 
     budget = limit_bytes - 1024  # room for the truncation note
     kept: list[str] = []
@@ -206,10 +198,7 @@ def summary_markdown(report: ScanReport, *, limit_bytes: int = SUMMARY_LIMIT_BYT
 
 def _summary_head(report: ScanReport) -> list[str]:
     verdict = report.verdict
-    if verdict.fail_on is None:
-        outcome = "gate off"
-    else:
-        outcome = "gate passed ✅" if verdict.passed else "gate failed ❌"
+    outcome = "gate off" if verdict.fail_on is None else ("gate passed ✅" if verdict.passed else "gate failed ❌")
     kinds = sorted({finding.kind.value for finding in report.findings})
     scan = f"{_text(report.scan_status)}" + (f" ({', '.join(kinds)} scanning)" if kinds else "")
     lines = [
@@ -310,9 +299,7 @@ def _link(text: str, url: str) -> str:
 # SARIF.
 
 
-def sarif(
-    findings: Iterable[Finding], *, dockerfile: str, line: int, tool_version: str, image_uri: str
-) -> dict:
+def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_version: str, image_uri: str) -> dict:
     """A SARIF 2.1.0 log for `github/codeql-action/upload-sarif`: one rule per vulnerability, one
     result per finding, each located at the Dockerfile's final `FROM`."""
     included = most_severe_first(findings)[:SARIF_MAX_RESULTS]
@@ -330,8 +317,7 @@ def sarif(
         }
     }
     results = [
-        _sarif_result(finding, rule_index[finding.vulnerability_id], location, image_uri)
-        for finding in included
+        _sarif_result(finding, rule_index[finding.vulnerability_id], location, image_uri) for finding in included
     ]
     return {
         "$schema": SARIF_SCHEMA_URI,
@@ -384,8 +370,7 @@ def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: 
         "ruleIndex": rule_index,
         "level": _sarif_level(finding.severity),
         "message": {
-            "text": f"{finding.vulnerability_id} ({finding.severity.name}) in {package} of image "
-            f"{image_uri}: {fix}."
+            "text": f"{finding.vulnerability_id} ({finding.severity.name}) in {package} of image {image_uri}: {fix}."
         },
         "locations": [location],
         "partialFingerprints": {"ecrActionFinding/v1": hashlib.sha256(fingerprint.encode()).hexdigest()},

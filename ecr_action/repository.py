@@ -70,8 +70,8 @@ class RepositorySpec:
     registry_id: str | None  # another account's registry; None: the credentials' own account
     create: bool
     scan_on_push: bool
-    tag_mutability: str  # "MUTABLE" or "IMMUTABLE"
-    encryption_type: str  # "AES256" or "KMS"; only applied when the repository is created
+    tag_mutability: str | None  # "MUTABLE" or "IMMUTABLE"; None leaves ECR's as it is (MUTABLE on creation)
+    encryption_type: str | None  # "AES256" or "KMS", only applied on creation; None: AES256, or KMS with a key
     kms_key: str | None
     lifecycle_policy: str | None  # canonical JSON; None leaves ECR's as it is
     repository_policy: str | None  # canonical JSON; None leaves ECR's as it is
@@ -79,7 +79,11 @@ class RepositorySpec:
 
     @property
     def encryption(self) -> Encryption:
-        return Encryption(self.encryption_type, self.kms_key)
+        return Encryption(self.encryption_type or ("KMS" if self.kms_key else "AES256"), self.kms_key)
+
+    @property
+    def tag_mutability_on_creation(self) -> str:
+        return self.tag_mutability or "MUTABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class RepositoryResult:
     uri: str | None
     registry_id: str | None
     arn: str | None
+    tag_mutability: str | None  # as ECR will have it after the run
     created: bool
     changes: list[Change]
     warnings: list[str]
@@ -120,7 +125,7 @@ def plan(spec: RepositorySpec, state: RepositoryState | None) -> list[Change]:
         changes.append(
             Change(ChangeKind.SCAN_ON_PUSH, f"scan-on-push: {_bool(state.scan_on_push)} → {_bool(spec.scan_on_push)}")
         )
-    if spec.tag_mutability != state.tag_mutability.removesuffix(_EXCLUSION_SUFFIX):
+    if spec.tag_mutability and spec.tag_mutability != state.tag_mutability.removesuffix(_EXCLUSION_SUFFIX):
         changes.append(
             Change(ChangeKind.TAG_MUTABILITY, f"tag-mutability: {state.tag_mutability} → {spec.tag_mutability}")
         )
@@ -134,12 +139,12 @@ def plan(spec: RepositorySpec, state: RepositoryState | None) -> list[Change]:
 def encryption_warning(spec: RepositorySpec, state: RepositoryState) -> str | None:
     """A warning when an existing repository's encryption differs from the inputs: ECR fixes the
     encryption when the repository is created, so it is not a change the action can make."""
-    if state.encryption.satisfies(spec.encryption):
+    if (spec.encryption_type is None and spec.kms_key is None) or state.encryption.satisfies(spec.encryption):
         return None
     return (
         f"Repository {spec.name} keeps its encryption, {state.encryption}, not {spec.encryption} as asked: "
         f"ECR cannot change the encryption of an existing repository. To change it, create a new "
-        f"repository with encryption-type {spec.encryption_type} and move the images there; or set "
+        f"repository with encryption-type {spec.encryption.type} and move the images there; or set "
         f"encryption-type (and kms-key) to match the repository."
     )
 
@@ -152,7 +157,7 @@ def read_state(ecr: Any, name: str, registry_id: str | None) -> RepositoryState 
             found = ecr.describe_repositories(**_registry_args(registry_id), repositoryNames=[name])
         except ecr.exceptions.RepositoryNotFoundException:
             return None
-        if not found["repositories"]:
+        if not found["repositories"]:  # moto's answer for a name in another registry
             return None
         repository = found["repositories"][0]
         try:
@@ -203,6 +208,7 @@ def _result(
         uri=state.uri if state else None,
         registry_id=state.registry_id if state else None,
         arn=state.arn if state else None,
+        tag_mutability=spec.tag_mutability or (state.tag_mutability if state else spec.tag_mutability_on_creation),
         created=created,
         changes=changes,
         warnings=[warning] if warning else [],
@@ -211,7 +217,7 @@ def _result(
 
 def _create(ecr: Any, spec: RepositorySpec) -> RepositoryState | None:
     """The new repository's state, or None when it already exists."""
-    encryption: dict[str, str] = {"encryptionType": spec.encryption_type}
+    encryption: dict[str, str] = {"encryptionType": spec.encryption.type}
     if spec.kms_key:
         encryption["kmsKey"] = spec.kms_key
     optional: dict[str, Any] = _registry_args(spec.registry_id)
@@ -222,7 +228,7 @@ def _create(ecr: Any, spec: RepositorySpec) -> RepositoryState | None:
             repository = ecr.create_repository(
                 repositoryName=spec.name,
                 imageScanningConfiguration={"scanOnPush": spec.scan_on_push},
-                imageTagMutability=spec.tag_mutability,
+                imageTagMutability=spec.tag_mutability_on_creation,
                 encryptionConfiguration=encryption,
                 **optional,
             )["repository"]
@@ -234,15 +240,15 @@ def _create(ecr: Any, spec: RepositorySpec) -> RepositoryState | None:
 def _apply(ecr: Any, spec: RepositorySpec, arn: str, what: ChangeKind) -> None:
     where = _repository_args(spec.name, spec.registry_id)
     with aws.translated("ecr", resource=spec.name):
-        if what is ChangeKind.SCAN_ON_PUSH:
+        if what == ChangeKind.SCAN_ON_PUSH:
             ecr.put_image_scanning_configuration(**where, imageScanningConfiguration={"scanOnPush": spec.scan_on_push})
-        elif what is ChangeKind.TAG_MUTABILITY:
+        elif what == ChangeKind.TAG_MUTABILITY:
             ecr.put_image_tag_mutability(**where, imageTagMutability=spec.tag_mutability)
-        elif what is ChangeKind.LIFECYCLE_POLICY:
+        elif what == ChangeKind.LIFECYCLE_POLICY:
             ecr.put_lifecycle_policy(**where, lifecyclePolicyText=spec.lifecycle_policy)
-        elif what is ChangeKind.REPOSITORY_POLICY:
+        elif what == ChangeKind.REPOSITORY_POLICY:
             ecr.set_repository_policy(**where, policyText=spec.repository_policy)
-        elif what is ChangeKind.TAGS:
+        elif what == ChangeKind.TAGS:
             # Setting a tag to the value it has is a no-op, so all of the spec's tags go in one call.
             ecr.tag_resource(resourceArn=arn, tags=_tag_list(spec.tags))
         else:
@@ -252,7 +258,7 @@ def _apply(ecr: Any, spec: RepositorySpec, arn: str, what: ChangeKind) -> None:
 def _creation(spec: RepositorySpec) -> Change:
     settings = [
         f"scan-on-push {_bool(spec.scan_on_push)}",
-        f"tag-mutability {spec.tag_mutability}",
+        f"tag-mutability {spec.tag_mutability_on_creation}",
         f"encryption {spec.encryption}",
     ]
     if spec.tags:

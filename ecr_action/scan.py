@@ -27,7 +27,7 @@ READY_STATUSES = frozenset({"COMPLETE", "ACTIVE"})
 FAILURE_ADVICE = {
     "FAILED": "Push the image again to get a new scan, or set `scan: skip` to publish without one.",
     "UNSUPPORTED_IMAGE": (
-        "Basic scanning needs an operating system ECR knows (images `FROM scratch` or distroless have "
+        "Basic scanning needs an operating system ECR knows (an image `FROM scratch` has "
         "none); use such a base image, turn on enhanced scanning for the registry, or set `scan: skip`."
     ),
     "FINDINGS_UNAVAILABLE": (
@@ -133,13 +133,9 @@ def wait_for_scan(
     )
 
 
-def baseline_findings(
-    ecr: Any, repository: str, registry_id: str | None, tag: str
-) -> tuple[Finding, ...] | None:
+def baseline_findings(ecr: Any, repository: str, registry_id: str | None, tag: str) -> tuple[Finding, ...] | None:
     """The findings of the image under `tag`; None when there is no such image or no finished scan."""
-    detail = _image_detail(
-        ecr, repository, registry_id, {"imageTag": tag}, none_on="ImageNotFoundException"
-    )
+    detail = _image_detail(ecr, repository, registry_id, {"imageTag": tag}, none_on="ImageNotFoundException")
     if detail is None:
         return None
     if detail.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:
@@ -251,9 +247,7 @@ def _findings_pages(
 
 
 def _scan_kind(status: str, pages: list[dict]) -> ScanKind:
-    enhanced = status == "ACTIVE" or any(
-        "enhancedFindings" in (page.get("imageScanFindings") or {}) for page in pages
-    )
+    enhanced = status == "ACTIVE" or any("enhancedFindings" in (page.get("imageScanFindings") or {}) for page in pages)
     return ScanKind.ENHANCED if enhanced else ScanKind.BASIC
 
 

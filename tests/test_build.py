@@ -47,8 +47,9 @@ def test_build_args_and_target_reach_the_build(stack: StackClient, app_dir: Path
     spec = spec_for(app_dir, build_args=(("GREETING", "hello-from-args"),), target="base")
     built = build_image(engine(stack.config.docker_host), spec, log=lambda _: None)
 
-    output = stack.docker().containers.run(built.image_id, ["/bin/busybox", "cat", "/greeting"], remove=True,
-                                            network_mode="none")
+    output = stack.docker().containers.run(
+        built.image_id, ["/bin/busybox", "cat", "/greeting"], remove=True, network_mode="none"
+    )
     assert output.decode().strip() == "hello-from-args"
     assert "stage" not in (stack.docker().images.get(built.image_id).labels or {})
 
@@ -67,7 +68,12 @@ def test_an_unreachable_engine_is_named(tmp_path: Path) -> None:
 
 def test_build_log_lines_are_passed_on_and_the_last_id_wins() -> None:
     lines: list[str] = []
-    chunks = [{"stream": "Step 1/2 : FROM scratch\n"}, {"stream": "\n"}, {"aux": {"ID": "sha256:1"}},
-              {"stream": "two\nlines\n"}, {"aux": {"ID": "sha256:2"}}]
+    chunks = [
+        {"stream": "Step 1/2 : FROM scratch\n"},
+        {"stream": "\n"},
+        {"aux": {"ID": "sha256:1"}},
+        {"stream": "two\nlines\n"},
+        {"aux": {"ID": "sha256:2"}},
+    ]
     assert follow_build_log(chunks, lines.append) == "sha256:2"
     assert lines == ["Step 1/2 : FROM scratch", "two", "lines"]

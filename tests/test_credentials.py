@@ -52,8 +52,9 @@ def test_oidc_web_identity_masks_every_secret_before_returning(aws_env: StackCli
 
 
 def test_chaining_into_a_role_in_another_account(aws_env: StackClient, role: str, unique_name: str) -> None:
-    target = aws_env.chained_role(unique_name.replace("/", "-") + "-b", account_id=aws_env.other_account,
-                                  trusted_role_arn=role)
+    target = aws_env.chained_role(
+        unique_name.replace("/", "-") + "-b", account_id=aws_env.other_account, trusted_role_arn=role
+    )
     resolved = resolve_credentials(request_for(aws_env, role, chain_role_to_assume=target), mask=lambda _: None)
     assert resolved.account_id == aws_env.other_account
 

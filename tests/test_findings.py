@@ -80,9 +80,7 @@ def test_enhanced_findings_one_per_vulnerable_package() -> None:
         (3, "", "", None, ""),
     ],
 )
-def test_enhanced_finding_details(
-    index: int, installed: str, fixed: str, cvss: float | None, uri: str
-) -> None:
+def test_enhanced_finding_details(index: int, installed: str, fixed: str, cvss: float | None, uri: str) -> None:
     finding = findings_from_page(page("ecr_enhanced_findings.json"))[index]
 
     assert (finding.installed_version, finding.fixed_version, finding.cvss_score, finding.uri) == (

@@ -23,9 +23,7 @@ FINDINGS = {
 SCENARIOS = {
     "plain": {},
     "ignored": {"ignores": resolve_ignores([], [IgnoreEntry("CVE-1", "accepted")], today=TODAY)},
-    "expired ignore": {
-        "ignores": resolve_ignores([], [IgnoreEntry("CVE-1", "accepted", expires=TODAY)], today=TODAY)
-    },
+    "expired ignore": {"ignores": resolve_ignores([], [IgnoreEntry("CVE-1", "accepted", expires=TODAY)], today=TODAY)},
     "fixable only": {"fixable_only": True},
     # Same vulnerability and package in the baseline image, at another version: not new.
     "baseline": {"baseline": [Finding("CVE-2", Severity.HIGH, package="bash", installed_version="5.0")]},
@@ -126,9 +124,7 @@ def test_baseline_matches_vulnerability_and_package_only() -> None:
     current = Finding("CVE-1", Severity.CRITICAL, package="openssl", installed_version="3.0.9")
     elsewhere = Finding("CVE-1", Severity.CRITICAL, package="libssl3", installed_version="3.0.9")
 
-    verdict = evaluate(
-        [current, elsewhere], fail_on=Severity.CRITICAL, baseline=[FINDINGS["C"]], baseline_tag="main"
-    )
+    verdict = evaluate([current, elsewhere], fail_on=Severity.CRITICAL, baseline=[FINDINGS["C"]], baseline_tag="main")
 
     assert verdict.counted == (elsewhere,)
     assert verdict.reason == "1 finding at or above CRITICAL (1 CRITICAL) after 1 already in baseline 'main'"

@@ -118,9 +118,7 @@ def test_info_stops_commands_only_for_text_that_looks_like_one() -> None:
     assert end == f"::{start.removeprefix('::stop-commands::')}::"
 
 
-def test_set_output_writes_a_heredoc_the_runner_reads_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_set_output_writes_a_heredoc_the_runner_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     output = tmp_path / "output"
     output.touch()
     workflow = Workflow(io.StringIO(), output_path=output)
@@ -136,9 +134,7 @@ def test_set_output_writes_a_heredoc_the_runner_reads_back(
     }
 
 
-def test_set_output_delimiter_never_occurs_in_the_value(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_set_output_delimiter_never_occurs_in_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     colliding, fresh = uuid.UUID(int=1), uuid.UUID(int=2)
     tokens = iter([colliding, fresh])
     monkeypatch.setattr(uuid, "uuid4", lambda: next(tokens))
@@ -179,6 +175,4 @@ def test_summary_without_a_file_is_dropped_with_a_debug_line() -> None:
 
     Workflow(stream).append_summary("# lost")
 
-    assert lines(stream) == [
-        "::debug::no job summary file (not running in GitHub Actions): summary not written"
-    ]
+    assert lines(stream) == ["::debug::no job summary file (not running in GitHub Actions): summary not written"]

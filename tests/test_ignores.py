@@ -105,9 +105,7 @@ def finding(vulnerability_id: str) -> Finding:
 
 
 def test_expired_entries_stop_ignoring_and_warn() -> None:
-    ignores = resolve_ignores(
-        ["CVE-2099-0009"], parse_ignore_file(IGNORE_FILE, source="f.yml"), today=TODAY
-    )
+    ignores = resolve_ignores(["CVE-2099-0009"], parse_ignore_file(IGNORE_FILE, source="f.yml"), today=TODAY)
 
     assert ignores.reason_for(finding("CVE-2024-0001")) == "not reachable: we never parse untrusted archives"
     assert ignores.reason_for(finding("GHSA-ABCD-EFGH-IJKL")) == "dev dependency only"

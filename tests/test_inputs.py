@@ -215,6 +215,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
             oidc_request_url="https://token.example/?x=1",
             oidc_request_token="secret-token",
             is_fork_pull_request=False,
+            docker_host="unix:///var/run/docker.sock",
         ),
     )
 
@@ -240,8 +241,8 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
         registry_id=None,
         create_repository=True,
         scan_on_push=True,
-        image_tag_mutability=ImageTagMutability.MUTABLE,
-        encryption_type=EncryptionType.AES256,
+        image_tag_mutability=None,
+        encryption_type=None,
         kms_key=None,
         lifecycle_policy=None,
         repository_policy=None,
@@ -342,8 +343,9 @@ BAD_INPUTS = [
                  "of MUTABLE, IMMUTABLE", id="mutability"),
     pytest.param({"encryption-type": "SSE"}, "input 'encryption-type': got 'SSE'; expected one of AES256, KMS",
                  id="encryption"),
-    pytest.param({"kms-key": "alias/ecr"}, "input 'kms-key': got 'alias/ecr'; it is only used with "
-                 "encryption-type KMS, but encryption-type is AES256: set encryption-type to KMS or remove "
+    pytest.param({"kms-key": "alias/ecr", "encryption-type": "AES256"},
+                 "input 'kms-key': got 'alias/ecr'; it is only used with encryption-type KMS, but "
+                 "encryption-type is AES256: set encryption-type to KMS or remove "
                  "kms-key", id="kms-key-without-kms"),
     pytest.param({"lifecycle-policy": '{"rules": []}'}, "input 'lifecycle-policy': got inline JSON (13 "
                  "characters); rules: expected a non-empty list", id="lifecycle-inline"),
@@ -460,7 +462,8 @@ def test_there_are_forty_bad_input_cases_or_more() -> None:
 
 def test_every_bad_input_is_reported_together_in_table_order(workspace: Path) -> None:
     problems = problems_of(runner_environment(workspace, {
-        "kms-key": "alias/ecr", "fail-on": "severe", "aws-region": "mars", "retries": "many", "tags": "a b",
+        "kms-key": "alias/ecr", "encryption-type": "AES256", "fail-on": "severe", "aws-region": "mars",
+        "retries": "many", "tags": "a b",
     }))
     assert [problem.split(":")[0] for problem in problems] == [
         "input 'aws-region'", "input 'tags'", "input 'retries'", "input 'fail-on'", "input 'kms-key'",

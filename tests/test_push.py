@@ -49,8 +49,9 @@ class Pusher:
     def __call__(self, app_dir: Path, *tags: str, **changes: object):
         spec = push_spec(self.stack, self.repository, *tags, immutable=self.immutable, **changes)
         image_id = built(self.stack, app_dir, f"{spec.repository_uri}:{tags[0]}")
-        return push_image(engine(self.stack.config.docker_host), self.ecr, spec, image_id, self.auth,
-                          log=self.log.append)
+        return push_image(
+            engine(self.stack.config.docker_host), self.ecr, spec, image_id, self.auth, log=self.log.append
+        )
 
 
 @pytest.mark.stack
@@ -63,7 +64,9 @@ def test_every_tag_names_the_digest_in_registry_and_ecr(aws_env: StackClient, ap
     for tag in ("v1", "latest", "abc1234"):
         assert aws_env.registry_manifest(unique_name, tag).headers["Docker-Content-Digest"] == result.digest
     details = push.ecr.describe_images(repositoryName=unique_name)["imageDetails"]
-    assert [(d["imageDigest"], sorted(d["imageTags"])) for d in details] == [(result.digest, ["abc1234", "latest", "v1"])]
+    assert [(d["imageDigest"], sorted(d["imageTags"])) for d in details] == [
+        (result.digest, ["abc1234", "latest", "v1"])
+    ]
     assert push.auth.password in push.masked
     assert "password" not in repr(push.auth)
 
@@ -146,7 +149,9 @@ def test_transient_registry_faults_are_retried_with_a_log_line_each() -> None:
     engine_ = FlakyEngine(["received unexpected HTTP status: 503 Service Unavailable", "connection reset by peer"])
     log: list[str] = []
     spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 5, 60)
-    digest = upload(engine_, spec, "sha256:id", "v1", RegistryAuth("r", "AWS", "p"), log=log.append, sleep=lambda _: None)
+    digest = upload(
+        engine_, spec, "sha256:id", "v1", RegistryAuth("r", "AWS", "p"), log=log.append, sleep=lambda _: None
+    )
     assert digest == "sha256:" + "a" * 64 and engine_.pushes == 3
     assert [line.split(" failed")[0] for line in log] == [
         "push of 1.dkr.ecr.us-east-1.amazonaws.com/app:v1: attempt 1 of 5",
@@ -160,7 +165,9 @@ def test_past_the_retry_budget_the_push_fails_once() -> None:
     engine_ = FlakyEngine(["unexpected status: 500 Internal Server Error"] * 10)
     spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 3, 60)
     with pytest.raises(PushError, match="failed after 3 attempts"):
-        upload(engine_, spec, "sha256:id", "v1", RegistryAuth("r", "AWS", "p"), log=lambda _: None, sleep=lambda _: None)
+        upload(
+            engine_, spec, "sha256:id", "v1", RegistryAuth("r", "AWS", "p"), log=lambda _: None, sleep=lambda _: None
+        )
     assert engine_.pushes == 3
 
 
@@ -169,10 +176,14 @@ def test_past_the_retry_budget_the_push_fails_once() -> None:
     [
         ("no basic auth credentials", "RegistryLoginError"),
         ("unauthorized: authentication required", "RegistryLoginError"),
-        ("denied: User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: ecr:InitiateLayerUpload",
-         "AccessDeniedError"),
-        ("tag invalid: The image tag 'v1' already exists in the 'app' repository and cannot be overwritten",
-         "ImmutableTagError"),
+        (
+            "denied: User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: ecr:InitiateLayerUpload",
+            "AccessDeniedError",
+        ),
+        (
+            "tag invalid: The image tag 'v1' already exists in the 'app' repository and cannot be overwritten",
+            "ImmutableTagError",
+        ),
         ("name unknown: The repository with name 'app' does not exist", "RepositoryMissingError"),
         ("received unexpected HTTP status: 502 Bad Gateway", "_TransientPushError"),
         ("write tcp 127.0.0.1:1->127.0.0.1:443: write: connection reset by peer", "_TransientPushError"),

@@ -264,11 +264,15 @@ def test_encryption_warning_says_what_stays_and_how_to_change_it() -> None:
 # Against the stack ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def ecr(stack: StackClient) -> Any:
-    """An ECR client as the action makes one: plain credentials, the endpoint from the configuration."""
+def action_client(stack: StackClient) -> Any:
+    """An ECR client as the action makes one (plain credentials), acting in the default account."""
     session = boto3.Session(aws_access_key_id="AKIATEST", aws_secret_access_key="x", region_name=stack.region)
     return session.client("ecr", endpoint_url=stack.config.gateway_url)
+
+
+@pytest.fixture
+def ecr(stack: StackClient) -> Any:
+    return action_client(stack)
 
 
 def in_ecr(stack: StackClient, name: str) -> dict[str, Any]:
@@ -460,8 +464,7 @@ def test_two_jobs_racing_to_create_both_succeed(stack: StackClient, unique_name:
     results: list[Any] = [None, None]
 
     def job(index: int) -> None:
-        session = boto3.Session(aws_access_key_id="AKIATEST", aws_secret_access_key="x", region_name=stack.region)
-        client = session.client("ecr", endpoint_url=stack.config.gateway_url)
+        client = action_client(stack)  # one per job, as two runners would have
         start.wait()
         try:
             results[index] = ensure_repository(client, wanted, dry_run=False)

@@ -86,9 +86,7 @@ def test_accounts_have_separate_registries(stack: StackClient, app_dir: Path, un
     assert stack.registry_manifest(unique_name, "v1", account_id=stack.default_account).status_code == 404
 
 
-def test_api_put_image_adds_the_tag_in_the_registry(
-    stack: StackClient, app_dir: Path, unique_name: str
-) -> None:
+def test_api_put_image_adds_the_tag_in_the_registry(stack: StackClient, app_dir: Path, unique_name: str) -> None:
     ecr = stack.ecr()
     ecr.create_repository(repositoryName=unique_name)
     host, auth = ecr_login(stack, stack.default_account)
@@ -142,9 +140,7 @@ def pushed_digest(stack: StackClient, app_dir: Path, repository: str) -> str:
     return next(line["aux"]["Digest"] for line in lines if "aux" in line)
 
 
-def test_scan_on_push_serves_the_fixture_findings(
-    stack: StackClient, app_dir: Path, unique_name: str
-) -> None:
+def test_scan_on_push_serves_the_fixture_findings(stack: StackClient, app_dir: Path, unique_name: str) -> None:
     ecr = stack.ecr()
     ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
     stack.scan_results(scan_response(unique_name, BASIC_FINDINGS))
@@ -178,9 +174,7 @@ def test_scan_stays_in_progress_for_the_delay_then_completes(
     assert "imageScanFindings" not in first
     time.sleep(1.6)
     assert (
-        ecr.describe_image_scan_findings(repositoryName=unique_name, imageId=image_id)["imageScanStatus"][
-            "status"
-        ]
+        ecr.describe_image_scan_findings(repositoryName=unique_name, imageId=image_id)["imageScanStatus"]["status"]
         == "COMPLETE"
     )
 
@@ -189,12 +183,9 @@ def test_findings_come_in_pages(stack: StackClient, app_dir: Path, unique_name: 
     ecr = stack.ecr()
     ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
     many = [
-        {"packageVulnerabilityDetails": {"vulnerabilityId": f"CVE-2024-{n:04}"}, "severity": "HIGH"}
-        for n in range(250)
+        {"packageVulnerabilityDetails": {"vulnerabilityId": f"CVE-2024-{n:04}"}, "severity": "HIGH"} for n in range(250)
     ]
-    stack.scan_results(
-        scan_response(unique_name, {"enhancedFindings": many, "findingSeverityCounts": {"HIGH": 250}})
-    )
+    stack.scan_results(scan_response(unique_name, {"enhancedFindings": many, "findingSeverityCounts": {"HIGH": 250}}))
     digest = pushed_digest(stack, app_dir, unique_name)
 
     paginator = ecr.get_paginator("describe_image_scan_findings")
@@ -245,9 +236,7 @@ def web_identity(stack: StackClient, job_claims: dict, role_arn: str) -> dict:
 
 
 def test_sts_honours_the_roles_trust_policy(stack: StackClient, unique_name: str) -> None:
-    role = stack.github_role(
-        unique_name.replace("/", "-"), subjects=("repo:acme/widgets:ref:refs/heads/main",)
-    )
+    role = stack.github_role(unique_name.replace("/", "-"), subjects=("repo:acme/widgets:ref:refs/heads/main",))
     granted = web_identity(stack, {"repository": "acme/widgets"}, role)
     assert granted["Credentials"]["AccessKeyId"]
 

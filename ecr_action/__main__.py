@@ -1,0 +1,5 @@
+import sys
+
+from ecr_action.main import main
+
+sys.exit(main())

@@ -1,0 +1,305 @@
+"""The only sequencer: inputs → credentials → repository → build → push → scan → report and gate.
+
+This is also the only place where a failure becomes an `::error::` line and an exit code. Stage modules
+take and return plain values; everything the user sees is written through `ecr_action.github.Workflow`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from ecr_action import __version__, aws, build, credentials, push, report, repository, scan
+from ecr_action.errors import ActionError, GateFailedError, InputError
+from ecr_action.findings import Finding
+from ecr_action.gate import GateVerdict, evaluate
+from ecr_action.github import Workflow
+from ecr_action.ignores import Ignores, load_ignore_file, resolve_ignores
+from ecr_action.inputs import ImageTagMutability, Inputs, ScanMode, parse_cli, read_github_context, read_inputs
+
+
+@dataclass
+class Timings:
+    """Seconds per stage, in run order, for the log and the job summary."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, workflow: Workflow, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            with workflow.group(name):
+                yield
+        finally:
+            self.seconds[name] = time.monotonic() - started
+
+
+def main(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, stream: TextIO | None = None
+) -> int:
+    environment = dict(os.environ if environ is None else environ)
+    github = read_github_context(environment)
+    workflow = Workflow(stream, output_path=github.output_path, summary_path=github.summary_path)
+    try:
+        environment.update(parse_cli(sys.argv[1:] if argv is None else argv))
+        inputs = read_inputs(environment)
+        run(inputs, workflow)
+    except InputError as error:
+        for problem in error.problems:
+            workflow.error(problem, title=error.title)
+        return 1
+    except ActionError as error:
+        workflow.error(error.message, title=error.title)
+        return 1
+    except Exception as error:
+        # A bug, not something the user did: say so, and keep the traceback for debug mode.
+        if github.debug:
+            workflow.info(traceback.format_exc())
+        workflow.error(
+            f"ecr-action failed unexpectedly ({type(error).__name__}: {error}). Re-run with debug logging "
+            "(RUNNER_DEBUG=1) for the traceback, and report it.",
+            title="Internal error",
+        )
+        return 1
+    return 0
+
+
+def run(inputs: Inputs, workflow: Workflow) -> None:
+    # Everything that can be found wrong without AWS is checked before the first call to it.
+    ignores = resolve_ignores(
+        inputs.ignore,
+        load_ignore_file(inputs.ignore_file) if inputs.ignore_file else [],
+        today=datetime.datetime.now(datetime.UTC).date(),
+    )
+    timings = Timings()
+    if not inputs.push:
+        with timings.stage(workflow, "Build"):
+            build_image(inputs, workflow, f"{inputs.repository}:{inputs.tags[0]}")
+        workflow.set_output("tags", json.dumps(list(inputs.tags)))
+        workflow.info("push is false: the image was built and not pushed.")
+        return
+
+    with timings.stage(workflow, "Credentials"):
+        resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask)
+        workflow.info(f"Acting as {resolved.identity_arn} in account {resolved.account_id}")
+    ecr = aws.client(aws.session(resolved.credentials, inputs.aws_region), "ecr", attempts=inputs.retries)
+
+    with timings.stage(workflow, "Repository"):
+        ensured = repository.ensure_repository(ecr, repository_spec(inputs), dry_run=inputs.dry_run)
+        for change in ensured.changes:
+            workflow.info(f"{'would change' if inputs.dry_run else 'changed'}: {change.description}")
+        for warning in ensured.warnings:
+            workflow.warning(warning, title="Repository")
+        if not ensured.changes:
+            workflow.info(f"{inputs.repository} is as requested")
+
+    repository_uri = ensured.uri or planned_uri(inputs, resolved.account_id)
+    if inputs.dry_run:
+        workflow.info(
+            f"would build {inputs.file} in {inputs.context} and push {repository_uri} as {', '.join(inputs.tags)}"
+        )
+        return
+
+    registry_id = inputs.registry_id or ensured.registry_id
+    with timings.stage(workflow, "Build"):
+        image_id = build_image(inputs, workflow, f"{repository_uri}:{inputs.tags[0]}")
+
+    with timings.stage(workflow, "Push"):
+        auth = push.registry_login(ecr, registry_id, mask=workflow.mask)
+        pushed = push.push_image(
+            build.engine(inputs.github.docker_host),
+            ecr,
+            push_spec(inputs, repository_uri, registry_id, ensured),
+            image_id,
+            auth,
+            log=workflow.info,
+        )
+        workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")
+    write_push_outputs(workflow, repository_uri, pushed, resolved.account_id)
+
+    with timings.stage(workflow, "Scan"):
+        outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest))
+        baseline = (
+            scan.baseline_findings(ecr, inputs.repository, registry_id, inputs.baseline_tag)
+            if inputs.baseline_tag and outcome.status != scan.SKIPPED
+            else None
+        )
+        if inputs.baseline_tag and baseline is None and outcome.status != scan.SKIPPED:
+            workflow.warning(
+                f"No scanned image under baseline tag '{inputs.baseline_tag}': every finding counts as new.",
+                title="Baseline",
+            )
+        workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
+    report_and_gate(inputs, workflow, repository_uri, pushed, outcome, ignores, baseline, timings)
+
+
+def build_image(inputs: Inputs, workflow: Workflow, reference: str) -> str:
+    spec = build.BuildSpec(
+        context=inputs.context,
+        dockerfile=inputs.file,
+        build_args=inputs.build_args,
+        target=inputs.target,
+        labels=inputs.labels,
+        pull=inputs.pull,
+        no_cache=inputs.no_cache,
+        reference=reference,
+    )
+    client = build.engine(inputs.github.docker_host)
+    # The build log is text from the user's Dockerfile and its tools: never read as workflow commands.
+    with workflow.stop_commands():
+        built = build.build_image(client, spec, log=workflow.info)
+    workflow.info(f"built {built.image_id}")
+    return built.image_id
+
+
+def report_and_gate(
+    inputs: Inputs,
+    workflow: Workflow,
+    repository_uri: str,
+    pushed: push.PushResult,
+    outcome: scan.ScanOutcome,
+    ignores: Ignores,
+    baseline: tuple[Finding, ...] | None,
+    timings: Timings,
+) -> None:
+    verdict = evaluate(
+        outcome.findings,
+        fail_on=inputs.fail_on.severity,
+        fixable_only=inputs.fail_on_fixable_only,
+        ignores=ignores,
+        baseline=baseline,
+        baseline_tag=inputs.baseline_tag or "",
+    )
+    warnings = ignores.warnings(workspace_relative(inputs, inputs.ignore_file) if inputs.ignore_file else "ignore")
+    for warning in warnings:
+        workflow.warning(warning, title="Expired ignore")
+    dockerfile = workspace_relative(inputs, inputs.file)
+    line = report.final_stage_line(inputs.file.read_text(encoding="utf-8", errors="replace"))
+    for annotation in report.annotations(
+        outcome.findings, verdict, dockerfile=dockerfile, line=line, limit=inputs.annotations
+    ):
+        workflow.annotate(
+            annotation.level, annotation.message, title=annotation.title, file=annotation.file, line=annotation.line
+        )
+    workflow.set_output("scan-status", outcome.status)
+    for name, value in report.output_values(verdict).items():
+        workflow.set_output(name, value)
+    if inputs.sarif_file:
+        document = report.sarif(
+            outcome.findings,
+            dockerfile=dockerfile,
+            line=line,
+            tool_version=__version__,
+            image_uri=pushed.image_uri(repository_uri),
+        )
+        inputs.sarif_file.parent.mkdir(parents=True, exist_ok=True)
+        inputs.sarif_file.write_text(json.dumps(document), encoding="utf-8")
+        workflow.set_output("sarif-file", str(inputs.sarif_file))
+    if inputs.summary:
+        workflow.append_summary(
+            report.summary_markdown(
+                report.ScanReport(
+                    image_uri=pushed.image_uri(repository_uri),
+                    digest=pushed.digest,
+                    scan_status=outcome.status,
+                    findings=outcome.findings,
+                    verdict=verdict,
+                    tags=pushed.tags,
+                    timings=dict(timings.seconds),
+                    warnings=tuple(warnings),
+                )
+            )
+        )
+    gate(verdict, workflow)
+
+
+def gate(verdict: GateVerdict, workflow: Workflow) -> None:
+    if not verdict.passed:
+        raise GateFailedError(verdict.reason)
+    workflow.info(f"gate passed: {verdict.reason}")
+
+
+def write_push_outputs(workflow: Workflow, repository_uri: str, pushed: push.PushResult, account_id: str) -> None:
+    workflow.set_output("registry", repository_uri.split("/", 1)[0])
+    workflow.set_output("repository-uri", repository_uri)
+    workflow.set_output("image-uri", pushed.image_uri(repository_uri))
+    workflow.set_output("image-digest", pushed.digest)
+    workflow.set_output("tags", json.dumps(list(pushed.tags)))
+    workflow.set_output("aws-account-id", account_id)
+
+
+def workspace_relative(inputs: Inputs, path: Path) -> str:
+    return path.relative_to(inputs.github.workspace).as_posix()
+
+
+def planned_uri(inputs: Inputs, account_id: str) -> str:
+    """The URI a repository that does not exist yet will have (dry runs only)."""
+    return f"{inputs.registry_id or account_id}.dkr.ecr.{inputs.aws_region}.amazonaws.com/{inputs.repository}"
+
+
+# Inputs → the plain values each stage takes ---------------------------------------------------------
+def credential_request(inputs: Inputs) -> credentials.CredentialRequest:
+    return credentials.CredentialRequest(
+        region=inputs.aws_region,
+        role_to_assume=inputs.role_to_assume,
+        audience=inputs.audience,
+        session_name=inputs.role_session_name,
+        duration_seconds=inputs.role_duration_seconds,
+        role_chaining=inputs.role_chaining,
+        chain_role_to_assume=inputs.chain_role_to_assume,
+        allowed_account_ids=inputs.allowed_account_ids,
+        oidc_request_url=inputs.github.oidc_request_url,
+        oidc_request_token=inputs.github.oidc_request_token,
+        is_fork_pull_request=inputs.github.is_fork_pull_request,
+    )
+
+
+def repository_spec(inputs: Inputs) -> repository.RepositorySpec:
+    return repository.RepositorySpec(
+        name=inputs.repository,
+        registry_id=inputs.registry_id,
+        create=inputs.create_repository,
+        # Scanning on push is what `scan: on-push` waits for, so that mode turns it on.
+        scan_on_push=inputs.scan_on_push or inputs.scan is ScanMode.ON_PUSH,
+        tag_mutability=inputs.image_tag_mutability,
+        encryption_type=inputs.encryption_type,
+        kms_key=inputs.kms_key,
+        lifecycle_policy=inputs.lifecycle_policy,
+        repository_policy=inputs.repository_policy,
+        tags=inputs.repository_tags,
+    )
+
+
+def push_spec(
+    inputs: Inputs, repository_uri: str, registry_id: str | None, ensured: repository.RepositoryResult
+) -> push.PushSpec:
+    return push.PushSpec(
+        repository=inputs.repository,
+        repository_uri=repository_uri,
+        registry_id=registry_id,
+        tags=inputs.tags,
+        if_tag_exists=inputs.if_tag_exists,
+        immutable=(ensured.tag_mutability or "").startswith(ImageTagMutability.IMMUTABLE),
+        attempts=inputs.retries,
+        max_seconds=inputs.retry_max_seconds,
+    )
+
+
+def scan_request(inputs: Inputs, registry_id: str | None, digest: str) -> scan.ScanRequest:
+    return scan.ScanRequest(
+        repository=inputs.repository,
+        registry_id=registry_id,
+        digest=digest,
+        mode=inputs.scan,
+        timeout_seconds=inputs.scan_timeout,
+        poll_interval_seconds=inputs.scan_poll_interval,
+    )
