@@ -163,6 +163,9 @@ class GitHubContext:
     oidc_request_token: str | None = field(repr=False)
     is_fork_pull_request: bool
     docker_host: str  # the Docker Engine the runner's job uses
+    # When the event's commit was made (None: unknown): the same for every re-run of the job, so the
+    # image's `created` label, and with it the image, does not change when nothing else does.
+    event_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +301,7 @@ def read_inputs(environ: Mapping[str, str], *, now: Callable[[], datetime] = _ut
         "file": reader.dockerfile(context),
         "build_args": reader.pairs("build-args"),
         "target": reader.text("target"),
-        "labels": _labels(github, now(), reader.pairs("labels")),
+        "labels": _labels(github, github.event_time or now(), reader.pairs("labels")),
         "pull": reader.boolean("pull"),
         "no_cache": reader.boolean("no-cache"),
         "tags": reader.tags(github.sha),
@@ -346,6 +349,7 @@ def read_github_context(environ: Mapping[str, str]) -> GitHubContext:
         return Path(environ[name]) if environ.get(name) else None
 
     repository = environ.get("GITHUB_REPOSITORY", "")
+    event = _event(environ.get("GITHUB_EVENT_PATH", ""))
     return GitHubContext(
         repository=repository,
         sha=environ.get("GITHUB_SHA", ""),
@@ -362,8 +366,9 @@ def read_github_context(environ: Mapping[str, str]) -> GitHubContext:
         debug=environ.get("RUNNER_DEBUG") == "1",
         oidc_request_url=environ.get("ACTIONS_ID_TOKEN_REQUEST_URL") or None,
         oidc_request_token=environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN") or None,
-        is_fork_pull_request=_is_fork_pull_request(environ.get("GITHUB_EVENT_PATH", ""), repository),
+        is_fork_pull_request=_is_fork_pull_request(event, repository),
         docker_host=environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST,
+        event_time=_event_time(event),
     )
 
 
@@ -639,13 +644,25 @@ def _labels(
     return tuple(labels.items())
 
 
-def _is_fork_pull_request(event_path: str, repository: str) -> bool:
+def _event(event_path: str) -> Any:
+    """The webhook payload that triggered the run (None when absent or unreadable)."""
     if not event_path:
-        return False
+        return None
     try:
-        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+        return json.loads(Path(event_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _event_time(event: Any) -> datetime | None:
+    stamp = _dig(event, "head_commit", "timestamp") or _dig(event, "pull_request", "updated_at")
+    try:
+        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+
+
+def _is_fork_pull_request(event: Any, repository: str) -> bool:
     pull_request = _dig(event, "pull_request")
     if not isinstance(pull_request, dict):
         return False

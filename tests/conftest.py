@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,7 @@ import pytest
 from stack import control
 from stack.client import StackClient
 from stack.config import StackConfig
-
-BUSYBOX = Path("/usr/bin/busybox")
+from tests.helpers import write_app
 
 
 @pytest.fixture(scope="session")
@@ -31,24 +29,6 @@ def stack() -> Iterator[StackClient]:
 def unique_name() -> str:
     """A repository name no other test uses, so tests share the stack without sharing state."""
     return f"test/app-{uuid.uuid4().hex[:10]}"
-
-
-def write_app(directory: Path, *, marker: str = "") -> Path:
-    """A small app that builds with no network: FROM scratch, a static busybox, and one file.
-
-    `marker` goes into the image, so different markers give different digests.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copy(BUSYBOX, directory / "busybox")
-    (directory / "index.html").write_text(f"<h1>hello {marker}</h1>\n")
-    (directory / "Dockerfile").write_text(
-        "FROM scratch\n"
-        "COPY busybox /bin/busybox\n"
-        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
-        "COPY index.html /www/index.html\n"
-        'CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n'
-    )
-    return directory
 
 
 @pytest.fixture

@@ -1,11 +1,41 @@
-"""What tests do with the local stack as a user's Docker client would: log in, build, push."""
+"""What tests do with the local stack: make an app, log in, build and push as a user's Docker client
+would, and run the action the way GitHub's runner runs a container action."""
 
 from __future__ import annotations
 
 import base64
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from stack.client import StackClient
+import yaml
+
+from stack.client import GitHubJob, StackClient
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUSYBOX = Path("/usr/bin/busybox")
+SHA = "8f14e45fceea167a5a36dedd4bea2543b6c1f7a2"
+
+
+def write_app(directory: Path, *, marker: str = "") -> Path:
+    """A small app that builds with no network: FROM scratch, a static busybox, and one file.
+
+    `marker` goes into the image, so different markers give different digests.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BUSYBOX, directory / "busybox")
+    (directory / "index.html").write_text(f"<h1>hello {marker}</h1>\n")
+    (directory / "Dockerfile").write_text(
+        "FROM scratch\n"
+        "COPY busybox /bin/busybox\n"
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+        "COPY index.html /www/index.html\n"
+        'CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+    )
+    return directory
 
 
 def ecr_login(stack: StackClient, account_id: str) -> tuple[str, dict[str, str]]:
@@ -26,3 +56,94 @@ def build_and_push(
     errors = " ".join(line["error"] for line in lines if "error" in line)
     assert not errors, errors
     return next(line["aux"]["Digest"] for line in lines if "aux" in line)
+
+
+def declared_inputs() -> dict[str, str]:
+    """Each input of action.yml with its default ('' when it has none)."""
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+    return {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
+
+
+@dataclass
+class RunnerStep:
+    """One step of a job, as GitHub's runner sets it up for a container action."""
+
+    workspace: Path
+    output_file: Path
+    summary_file: Path
+    event_file: Path
+
+    @classmethod
+    def in_directory(cls, root: Path) -> RunnerStep:
+        (root / "workspace").mkdir(parents=True, exist_ok=True)
+        (root / "file_commands").mkdir(exist_ok=True)
+        files = root / "file_commands"
+        step = cls(root / "workspace", files / "output", files / "summary", root / "event.json")
+        step.output_file.touch()
+        step.summary_file.touch()
+        step.event_file.write_text(
+            json.dumps({"ref": "refs/heads/main", "head_commit": {"id": SHA, "timestamp": "2026-11-27T09:30:00Z"}})
+        )
+        return step
+
+    def environment(self, stack: StackClient, job: GitHubJob | None, inputs: dict[str, str]) -> dict[str, str]:
+        """INPUT_* for every declared input (hyphens kept, defaults applied as the runner does), the
+        GITHUB_* context, the token request variables, and boto3's/Docker's standard settings."""
+        unknown = set(inputs) - set(declared_inputs())
+        assert not unknown, f"not inputs of action.yml: {unknown}"
+        values = {**declared_inputs(), **inputs}
+        environment = {f"INPUT_{name.upper()}": value for name, value in values.items()}
+        environment.update(
+            {
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(self.workspace.parent),
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_REPOSITORY": "octo-org/octo-app",
+                "GITHUB_SHA": SHA,
+                "GITHUB_REF": "refs/heads/main",
+                "GITHUB_SERVER_URL": "https://github.com",
+                "GITHUB_RUN_ID": "9000000001",
+                "GITHUB_RUN_ATTEMPT": "1",
+                "GITHUB_WORKFLOW": "build",
+                "GITHUB_EVENT_NAME": "push",
+                "GITHUB_EVENT_PATH": str(self.event_file),
+                "GITHUB_ACTOR": "octocat",
+                "GITHUB_WORKSPACE": str(self.workspace),
+                "GITHUB_OUTPUT": str(self.output_file),
+                "GITHUB_STEP_SUMMARY": str(self.summary_file),
+                "RUNNER_TEMP": str(self.workspace.parent),
+                "DOCKER_HOST": stack.config.docker_host,
+                "AWS_ENDPOINT_URL": stack.config.gateway_url,
+                "PYTHONPATH": str(REPO_ROOT),
+            }
+        )
+        if job is not None:
+            environment.update(job.environment())
+        return environment
+
+    def outputs(self) -> dict[str, str]:
+        """GITHUB_OUTPUT read back the way the runner reads it (name<<delimiter heredocs)."""
+        outputs: dict[str, str] = {}
+        lines = iter(self.output_file.read_text().split("\n"))
+        for line in lines:
+            if "<<" in line:
+                name, delimiter = line.split("<<", 1)
+                value: list[str] = []
+                for body in lines:
+                    if body == delimiter:
+                        break
+                    value.append(body)
+                outputs[name] = "\n".join(value)
+        return outputs
+
+
+def run_action(environment: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The action as the container's entry point runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "entrypoint.py"), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

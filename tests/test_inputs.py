@@ -97,7 +97,8 @@ def problems_of(environment: Mapping[str, str]) -> list[str]:
 
 def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
     event = workspace.parent / "event.json"
-    event.write_text(json.dumps({"ref": "refs/heads/main"}))
+    # The commit's time, not the clock, dates the image: a re-run then builds the same image.
+    event.write_text(json.dumps({"ref": "refs/heads/main", "head_commit": {"timestamp": "2024-12-31T23:00:00-02:00"}}))
     environment = runner_environment(workspace, {
         "role-to-assume": ROLE,
         "audience": "sts.example",
@@ -175,7 +176,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         labels=(
             ("org.opencontainers.image.source", "https://github.com/octo/shop"),
             ("org.opencontainers.image.revision", SHA),
-            ("org.opencontainers.image.created", "2025-01-02T03:04:05Z"),
+            ("org.opencontainers.image.created", "2025-01-01T01:00:00Z"),
             ("org.opencontainers.image.url", "https://shop.example"),
             ("team", "platform"),
         ),
@@ -216,6 +217,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
             oidc_request_token="secret-token",
             is_fork_pull_request=False,
             docker_host="unix:///var/run/docker.sock",
+            event_time=datetime.fromisoformat("2024-12-31T23:00:00-02:00"),
         ),
     )
 

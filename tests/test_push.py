@@ -14,7 +14,7 @@ from ecr_action.errors import ImmutableTagError, PushError, RegistryLoginError
 from ecr_action.inputs import IfTagExists
 from ecr_action.push import PushSpec, RegistryAuth, follow_push_log, push_failure, push_image, registry_login
 from stack.client import StackClient
-from tests.conftest import write_app
+from tests.helpers import write_app
 
 
 def ecr_client(stack: StackClient) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
 
@@ -13,15 +12,9 @@ import pytest
 import requests
 
 from stack.client import StackClient
+from tests.helpers import build_and_push, ecr_login
 
 pytestmark = pytest.mark.stack
-
-
-def ecr_login(stack: StackClient, account_id: str) -> tuple[str, dict[str, str]]:
-    """(registry host, docker auth config) from GetAuthorizationToken, as a user's client gets them."""
-    data = stack.ecr(account_id).get_authorization_token()["authorizationData"][0]
-    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
-    return data["proxyEndpoint"].removeprefix("https://"), {"username": username, "password": password}
 
 
 def push(stack: StackClient, reference: str, tag: str, auth: dict[str, str] | None) -> list[dict]:
@@ -133,18 +126,11 @@ def scan_response(repository: str, findings: dict, status: str = "COMPLETE") -> 
     }
 
 
-def pushed_digest(stack: StackClient, app_dir: Path, repository: str) -> str:
-    host, auth = ecr_login(stack, stack.default_account)
-    build(stack, app_dir, f"{host}/{repository}:v1")
-    lines = push(stack, f"{host}/{repository}", "v1", auth)
-    return next(line["aux"]["Digest"] for line in lines if "aux" in line)
-
-
 def test_scan_on_push_serves_the_fixture_findings(stack: StackClient, app_dir: Path, unique_name: str) -> None:
     ecr = stack.ecr()
     ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
     stack.scan_results(scan_response(unique_name, BASIC_FINDINGS))
-    digest = pushed_digest(stack, app_dir, unique_name)
+    digest = build_and_push(stack, app_dir, unique_name, "v1")
 
     result = ecr.describe_image_scan_findings(repositoryName=unique_name, imageId={"imageDigest": digest})
     assert result["imageScanStatus"]["status"] == "COMPLETE"
@@ -154,7 +140,7 @@ def test_scan_on_push_serves_the_fixture_findings(stack: StackClient, app_dir: P
 def test_no_scan_without_scan_on_push(stack: StackClient, app_dir: Path, unique_name: str) -> None:
     ecr = stack.ecr()
     ecr.create_repository(repositoryName=unique_name)
-    digest = pushed_digest(stack, app_dir, unique_name)
+    digest = build_and_push(stack, app_dir, unique_name, "v1")
     with pytest.raises(ecr.exceptions.ScanNotFoundException):
         ecr.describe_image_scan_findings(repositoryName=unique_name, imageId={"imageDigest": digest})
 
@@ -166,7 +152,7 @@ def test_scan_stays_in_progress_for_the_delay_then_completes(
     ecr.create_repository(repositoryName=unique_name, imageScanningConfiguration={"scanOnPush": True})
     stack.scan_results(scan_response(unique_name, BASIC_FINDINGS))
     stack.scan_delay(unique_name, 1.5)
-    digest = pushed_digest(stack, app_dir, unique_name)
+    digest = build_and_push(stack, app_dir, unique_name, "v1")
     image_id = {"imageDigest": digest}
 
     first = ecr.describe_image_scan_findings(repositoryName=unique_name, imageId=image_id)
@@ -186,7 +172,7 @@ def test_findings_come_in_pages(stack: StackClient, app_dir: Path, unique_name: 
         {"packageVulnerabilityDetails": {"vulnerabilityId": f"CVE-2024-{n:04}"}, "severity": "HIGH"} for n in range(250)
     ]
     stack.scan_results(scan_response(unique_name, {"enhancedFindings": many, "findingSeverityCounts": {"HIGH": 250}}))
-    digest = pushed_digest(stack, app_dir, unique_name)
+    digest = build_and_push(stack, app_dir, unique_name, "v1")
 
     paginator = ecr.get_paginator("describe_image_scan_findings")
     pages = list(paginator.paginate(repositoryName=unique_name, imageId={"imageDigest": digest}))

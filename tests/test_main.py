@@ -1,0 +1,293 @@
+"""The whole action, run as GitHub's runner runs it (INPUT_* with hyphens, file commands, OIDC), against
+the local stack: what lands in the registry and in ECR, what the step prints and outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stack.client import StackClient
+from tests.helpers import RunnerStep, run_action, write_app
+
+pytestmark = pytest.mark.stack
+
+LIFECYCLE = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "description": "expire untagged images after 14 days",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 14,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
+HIGH_FINDING = {
+    "name": "CVE-2024-1111",
+    "severity": "HIGH",
+    "uri": "https://nvd.example/CVE-2024-1111",
+    "attributes": [{"key": "package_name", "value": "busybox"}, {"key": "package_version", "value": "1.35.0"}],
+}
+CRITICAL_FINDING = {**HIGH_FINDING, "name": "CVE-2024-9999", "severity": "CRITICAL"}
+
+
+def queue_findings(stack: StackClient, repository: str, *findings: dict, account_id: str | None = None) -> None:
+    stack.scan_results(
+        {
+            "repositoryName": repository,
+            "imageId": {},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"findings": list(findings)},
+        },
+        account_id=account_id,
+    )
+
+
+@pytest.fixture
+def step(tmp_path: Path) -> RunnerStep:
+    step = RunnerStep.in_directory(tmp_path / "runner")
+    write_app(step.workspace / "app", marker=tmp_path.name)
+    return step
+
+
+@pytest.fixture
+def role(stack: StackClient, unique_name: str) -> str:
+    return stack.github_role(unique_name.replace("/", "-"))
+
+
+def test_the_image_lands_under_every_tag_with_the_settings_asked_for(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    queue_findings(stack, unique_name, HIGH_FINDING)
+    repository_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "pull",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{stack.other_account}:root"},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            }
+        ],
+    }
+    environment = step.environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "tags": "v1\nlatest, stable",
+            "image-tag-mutability": "IMMUTABLE",
+            "lifecycle-policy": json.dumps(LIFECYCLE),
+            "repository-policy": json.dumps(repository_policy),
+            "repository-tags": "team=platform\ncost-center=42",
+            "sarif-file": "reports/ecr.sarif",
+        },
+    )
+
+    result = run_action(environment)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = step.outputs()
+    digest = outputs["image-digest"]
+    host = f"{stack.default_account}.dkr.ecr.{stack.region}.amazonaws.com"
+    assert outputs["registry"] == host
+    assert outputs["repository-uri"] == f"{host}/{unique_name}"
+    assert outputs["image-uri"] == f"{host}/{unique_name}@{digest}"
+    assert json.loads(outputs["tags"]) == ["v1", "latest", "stable"]
+    assert outputs["aws-account-id"] == stack.default_account
+    assert outputs["scan-status"] == "COMPLETE"
+    assert outputs["gate"] == "pass"
+    assert json.loads(outputs["findings"])["HIGH"] == 1
+    for tag in ("v1", "latest", "stable"):
+        assert stack.registry_manifest(unique_name, tag).headers["Docker-Content-Digest"] == digest
+    pulled = stack.docker().images.pull(
+        outputs["image-uri"], auth_config={"username": "AWS", "password": f"{stack.default_account}-auth-token"}
+    )
+    assert outputs["image-uri"] in pulled.attrs["RepoDigests"]
+
+    ecr = stack.ecr()
+    settings = ecr.describe_repositories(repositoryNames=[unique_name])["repositories"][0]
+    assert settings["imageScanningConfiguration"]["scanOnPush"] is True
+    assert settings["imageTagMutability"] == "IMMUTABLE"
+    assert json.loads(ecr.get_lifecycle_policy(repositoryName=unique_name)["lifecyclePolicyText"]) == LIFECYCLE
+    assert json.loads(ecr.get_repository_policy(repositoryName=unique_name)["policyText"]) == repository_policy
+    tags = ecr.list_tags_for_resource(resourceArn=settings["repositoryArn"])["tags"]
+    assert {(t["Key"], t["Value"]) for t in tags} >= {("team", "platform"), ("cost-center", "42")}
+
+    assert "::warning file=app/Dockerfile,line=1,title=CVE-2024-1111 in busybox::" in result.stdout
+    summary = step.summary_file.read_text()
+    assert digest in summary and "CVE-2024-1111" in summary
+    sarif = json.loads((step.workspace / "reports" / "ecr.sarif").read_text())
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["CVE-2024-1111"]
+
+
+def test_a_rerun_pushes_nothing_and_succeeds(stack: StackClient, step: RunnerStep, role: str, unique_name: str) -> None:
+    queue_findings(stack, unique_name)
+    inputs = {
+        "aws-region": stack.region,
+        "role-to-assume": role,
+        "repository": unique_name,
+        "context": "app",
+        "image-tag-mutability": "IMMUTABLE",
+    }
+    first = run_action(step.environment(stack, stack.github_job(), inputs))
+    assert first.returncode == 0, first.stdout
+    digest = step.outputs()["image-digest"]
+
+    again = run_action(step.environment(stack, stack.github_job(), inputs))
+    assert again.returncode == 0, again.stdout
+    assert "every tag already names this image" in again.stdout
+    assert step.outputs()["image-digest"] == digest
+    assert json.loads(step.outputs()["tags"]) == ["8f14e45"]
+
+
+def test_the_gate_fails_the_step_after_writing_outputs_summary_and_sarif(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    queue_findings(stack, unique_name, CRITICAL_FINDING, HIGH_FINDING)
+    environment = step.environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "fail-on": "high",
+            "sarif-file": "ecr.sarif",
+        },
+    )
+    result = run_action(environment)
+
+    assert result.returncode == 1
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error title=Vulnerability gate::")]
+    assert len(errors) == 1 and "2 findings at or above HIGH" in errors[0]
+    assert step.outputs()["gate"] == "fail"
+    assert (step.workspace / "ecr.sarif").exists()
+    assert "CVE-2024-9999" in step.summary_file.read_text()
+
+
+def test_cross_account_the_image_lands_in_the_other_accounts_registry(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    target = stack.chained_role(
+        unique_name.replace("/", "-") + "-push", account_id=stack.other_account, trusted_role_arn=role
+    )
+    environment = step.environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "chain-role-to-assume": target,
+            "repository": unique_name,
+            "context": "app",
+            "scan": "skip",
+        },
+    )
+    result = run_action(environment)
+
+    assert result.returncode == 0, result.stdout
+    outputs = step.outputs()
+    assert outputs["aws-account-id"] == stack.other_account
+    assert outputs["registry"].startswith(f"{stack.other_account}.dkr.ecr.")
+    served = stack.registry_manifest(unique_name, "8f14e45", account_id=stack.other_account)
+    assert served.headers["Docker-Content-Digest"] == outputs["image-digest"]
+    assert stack.registry_manifest(unique_name, "8f14e45").status_code == 404
+
+
+def test_bad_inputs_are_all_reported_and_nothing_is_created(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    environment = step.environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "fail-on": "severe",
+            "tags": "not a tag",
+            "lifecycle-policy": '{"rules": []}',
+        },
+    )
+    result = run_action(environment)
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[4] for line in lines] == ["input 'lifecycle-policy'", "input 'tags'", "input 'fail-on'"]
+    assert all(line.startswith("::error title=Invalid input::") for line in lines)
+    assert "Traceback" not in result.stdout + result.stderr
+    names = [r["repositoryName"] for r in stack.ecr().describe_repositories()["repositories"]]
+    assert unique_name not in names
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    environment = step.environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+        },
+    )
+    result = run_action(environment, "--dry-run")
+
+    assert result.returncode == 0, result.stdout
+    assert f"would change: create: {unique_name}" in result.stdout
+    assert "would build" in result.stdout
+    names = [r["repositoryName"] for r in stack.ecr().describe_repositories()["repositories"]]
+    assert unique_name not in names
+
+
+def test_a_trust_refusal_is_one_clear_error(stack: StackClient, step: RunnerStep, unique_name: str) -> None:
+    role = stack.github_role(unique_name.replace("/", "-"), subjects=("repo:octo-org/other:*",))
+    environment = step.environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+        },
+    )
+    result = run_action(environment)
+
+    assert result.returncode == 1
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert errors[0].startswith("::error title=Role trust refused::AWS refused to let this workflow assume " + role)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_without_id_token_permission_the_fix_is_printed(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    environment = step.environment(
+        stack,
+        None,
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+        },
+    )
+    result = run_action(environment)
+    assert result.returncode == 1
+    assert "permissions:%0A  id-token: write%0A  contents: read" in result.stdout
