@@ -224,7 +224,10 @@ def report_and_gate(
 
 def gate(verdict: GateVerdict, workflow: Workflow) -> None:
     if not verdict.passed:
-        raise GateFailedError(verdict.reason)
+        raise GateFailedError(
+            f"{verdict.reason}. The job summary lists them: fix them, raise 'fail-on', or list reviewed "
+            "findings in 'ignore-file' with a reason."
+        )
     workflow.info(f"gate passed: {verdict.reason}")
 
 

@@ -24,7 +24,7 @@ EXAMPLE_WORKFLOWS = sorted((EXAMPLES / "workflows").glob("*.yml"))
 RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 ALL_WORKFLOWS = [*EXAMPLE_WORKFLOWS, RELEASE_WORKFLOW]
 POLICY_FILE = ROOT / "docs" / "iam-policy.json"
-USAGE_DOC = ROOT / "docs" / "usage.md"
+README = ROOT / "README.md"
 TERRAFORM = EXAMPLES / "terraform"
 CFN_TEMPLATE = EXAMPLES / "cloudformation" / "template.yaml"
 APP = EXAMPLES / "app"
@@ -109,9 +109,9 @@ def test_examples_use_the_action_or_the_reusable_workflow() -> None:
 
 
 def documented_workflows() -> list[tuple[str, str]]:
-    """The workflows docs/usage.md prints (the README's quick start), so they are linted too."""
-    blocks = re.findall(r"```yaml\n(.*?)```", USAGE_DOC.read_text(), re.DOTALL)
-    return [(f"usage-md-{n}.yml", b) for n, b in enumerate(blocks, 1) if "\njobs:" in b]
+    """The workflows the README prints (its quick start), so they are linted too."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.DOTALL)
+    return [(f"readme-{n}.yml", b) for n, b in enumerate(blocks, 1) if "\njobs:" in b]
 
 
 def workflow_texts() -> list[tuple[str, str]]:
@@ -262,13 +262,10 @@ def json_blocks(markdown: str) -> list[dict]:
 
 def test_docs_print_the_policy_file() -> None:
     policy = load_policy()
-    docs = [USAGE_DOC] + [p for p in [ROOT / "README.md"] if p.is_file()]
-    for doc in docs:
-        printed = [b for b in json_blocks(doc.read_text()) if "ecr:PutImage" in json.dumps(b)]
-        if doc == USAGE_DOC:
-            assert printed, "docs/usage.md must print the least-privilege policy"
-        for block in printed:
-            assert block == policy, f"{doc.name} prints a policy that differs from docs/iam-policy.json"
+    printed = [b for b in json_blocks(README.read_text()) if "ecr:PutImage" in json.dumps(b)]
+    assert printed, "the README must print the least-privilege policy"
+    for block in printed:
+        assert block == policy, "the README prints a policy that differs from docs/iam-policy.json"
 
 
 def load_terraform() -> dict[str, dict]:

@@ -1,0 +1,139 @@
+"""The Python base image for building the action's image in the stack's engine: `python -m stack.base_image`.
+
+Nothing can be pulled from Docker Hub here, so `python:3.12-slim` is replaced by a Debian bookworm root
+filesystem made with debootstrap (minbase plus Python and CA certificates) and imported into the stack's
+engine. The tarball is cached under the stack's directory, so it is made once per machine; importing it
+again (after the engine's data was wiped) takes seconds. Idempotent, and safe to run concurrently.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from stack.config import StackConfig
+
+BASE_IMAGE = "ecr-action-base/python:3.11-slim"
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = ("python3", "python3-venv", "ca-certificates")
+# As in Docker's slim Debian images: packages installed later in the image bring no documentation.
+DPKG_EXCLUDES = """\
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+"""
+# What a rootfs made by debootstrap carries that an image does not need (documentation, apt's package
+# lists and caches, logs of the installation).
+SLIMMED_PATHS = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/cache/debconf/templates.dat-old",
+    "var/log",
+    "debootstrap",
+)
+# `docker import` makes an image with no configuration; these match what the official image sets.
+IMAGE_CHANGES = ("ENV LANG=C.UTF-8", 'CMD ["python3"]')
+
+
+def tarball_path(config: StackConfig) -> Path:
+    return config.root / "base-image" / f"{SUITE}-{'-'.join(PACKAGES)}.tar"
+
+
+def ensure_base_image(config: StackConfig, log: Callable[[str], None] = print) -> str:
+    """The base image's reference, made (rootfs, then import) only if the stack's engine lacks it."""
+    engine = docker.DockerClient(base_url=config.docker_host)
+    tarball = tarball_path(config)
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    # One maker at a time: concurrent test sessions wait for the first instead of running debootstrap twice.
+    with open(tarball.parent / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            engine.images.get(BASE_IMAGE)
+            return BASE_IMAGE
+        except docker.errors.ImageNotFound:
+            pass
+        if not tarball.exists():
+            started = time.monotonic()
+            make_rootfs_tarball(tarball, log)
+            log(f"base-image: made {tarball} in {time.monotonic() - started:.0f}s")
+        repository, tag = BASE_IMAGE.rsplit(":", 1)
+        engine.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=list(IMAGE_CHANGES))
+        log(f"base-image: imported {BASE_IMAGE} into the stack's engine")
+    return BASE_IMAGE
+
+
+def make_rootfs_tarball(tarball: Path, log: Callable[[str], None]) -> None:
+    install_debootstrap(log)
+    with tempfile.TemporaryDirectory(dir=tarball.parent, prefix="rootfs-") as workdir:
+        rootfs = Path(workdir) / "rootfs"
+        log(f"base-image: debootstrap {SUITE} with {', '.join(PACKAGES)} (a few minutes, once per machine)")
+        subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                str(rootfs),
+                MIRROR,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        slim(rootfs)
+        partial = Path(workdir) / tarball.name
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
+        # Renamed into place only when complete, so an interrupted run never leaves a truncated cache.
+        partial.rename(tarball)
+
+
+def slim(rootfs: Path) -> None:
+    for relative in SLIMMED_PATHS:
+        path = rootfs / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+            # apt and dpkg expect these directories to exist.
+            if relative in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
+                path.mkdir(parents=True)
+        else:
+            path.unlink(missing_ok=True)
+    (rootfs / "etc/dpkg/dpkg.cfg.d/excludes").write_text(DPKG_EXCLUDES)
+
+
+def install_debootstrap(log: Callable[[str], None]) -> None:
+    if shutil.which("debootstrap"):
+        return
+    log("base-image: installing debootstrap")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+        check=True,
+        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def main() -> int:
+    print(ensure_base_image(StackConfig.load()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
