@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from stack import oidc
 from stack.aws import admin_client
 from stack.config import OIDC_ISSUER, OIDC_ISSUER_HOST, Registry, StackConfig
+from stack.serving import serve
 
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
 MANIFEST_TYPES = {
@@ -388,10 +389,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
 def main() -> None:
     config = StackConfig.load()
-    server = ThreadingHTTPServer(("127.0.0.1", config.gateway_port), make_handler(Gateway(config)))
-    server.daemon_threads = True
-    print(f"AWS gateway on {config.gateway_url} in front of moto at {config.moto_url}", flush=True)
-    server.serve_forever()
+    serve(config.gateway_port, make_handler(Gateway(config)), f"AWS gateway on {config.gateway_url} in front of moto")
 
 
 if __name__ == "__main__":

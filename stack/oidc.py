@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 
 from stack.config import OIDC_ISSUER, StackConfig
+from stack.serving import serve
 
 DEFAULT_REPOSITORY = "octo-org/octo-app"
 TOKEN_LIFETIME_SECONDS = 300
@@ -146,10 +147,7 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
 
 def main() -> None:
     config = StackConfig.load()
-    server = ThreadingHTTPServer(("127.0.0.1", config.oidc_port), make_handler(TokenIssuer(config)))
-    server.daemon_threads = True
-    print(f"OIDC token endpoint on {config.oidc_url}", flush=True)
-    server.serve_forever()
+    serve(config.oidc_port, make_handler(TokenIssuer(config)), f"OIDC token endpoint on {config.oidc_url}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ def role(stack: StackClient, unique_name: str) -> str:
     return stack.github_role(unique_name.replace("/", "-"))
 
 
+def app_inputs(stack: StackClient, role: str, repository: str, **more: str) -> dict[str, str]:
+    """The inputs every run here gives: the region, the role, the repository and the app's context."""
+    return {"aws-region": stack.region, "role-to-assume": role, "repository": repository, "context": "app", **more}
+
+
 def test_the_image_lands_under_every_tag_with_the_settings_asked_for(
     stack: StackClient, step: RunnerStep, role: str, unique_name: str
 ) -> None:
@@ -79,18 +84,19 @@ def test_the_image_lands_under_every_tag_with_the_settings_asked_for(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-            "tags": "v1\nlatest, stable",
-            "image-tag-mutability": "IMMUTABLE",
-            "lifecycle-policy": json.dumps(LIFECYCLE),
-            "repository-policy": json.dumps(repository_policy),
-            "repository-tags": "team=platform\ncost-center=42",
-            "sarif-file": "reports/ecr.sarif",
-        },
+        app_inputs(
+            stack,
+            role,
+            unique_name,
+            **{
+                "tags": "v1\nlatest, stable",
+                "image-tag-mutability": "IMMUTABLE",
+                "lifecycle-policy": json.dumps(LIFECYCLE),
+                "repository-policy": json.dumps(repository_policy),
+                "repository-tags": "team=platform\ncost-center=42",
+                "sarif-file": "reports/ecr.sarif",
+            },
+        ),
     )
 
     result = run_action(environment)
@@ -132,13 +138,7 @@ def test_the_image_lands_under_every_tag_with_the_settings_asked_for(
 
 def test_a_rerun_pushes_nothing_and_succeeds(stack: StackClient, step: RunnerStep, role: str, unique_name: str) -> None:
     queue_findings(stack, unique_name)
-    inputs = {
-        "aws-region": stack.region,
-        "role-to-assume": role,
-        "repository": unique_name,
-        "context": "app",
-        "image-tag-mutability": "IMMUTABLE",
-    }
+    inputs = app_inputs(stack, role, unique_name, **{"image-tag-mutability": "IMMUTABLE"})
     first = run_action(step.environment(stack, stack.github_job(), inputs))
     assert first.returncode == 0, first.stdout
     digest = step.outputs()["image-digest"]
@@ -157,14 +157,7 @@ def test_the_gate_fails_the_step_after_writing_outputs_summary_and_sarif(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-            "fail-on": "high",
-            "sarif-file": "ecr.sarif",
-        },
+        app_inputs(stack, role, unique_name, **{"fail-on": "high", "sarif-file": "ecr.sarif"}),
     )
     result = run_action(environment)
 
@@ -185,14 +178,7 @@ def test_cross_account_the_image_lands_in_the_other_accounts_registry(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "chain-role-to-assume": target,
-            "repository": unique_name,
-            "context": "app",
-            "scan": "skip",
-        },
+        app_inputs(stack, role, unique_name, **{"chain-role-to-assume": target, "scan": "skip"}),
     )
     result = run_action(environment)
 
@@ -211,15 +197,9 @@ def test_bad_inputs_are_all_reported_and_nothing_is_created(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-            "fail-on": "severe",
-            "tags": "not a tag",
-            "lifecycle-policy": '{"rules": []}',
-        },
+        app_inputs(
+            stack, role, unique_name, **{"fail-on": "severe", "tags": "not a tag", "lifecycle-policy": '{"rules": []}'}
+        ),
     )
     result = run_action(environment)
 
@@ -238,12 +218,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-        },
+        app_inputs(stack, role, unique_name),
     )
     result = run_action(environment, "--dry-run")
 
@@ -259,12 +234,7 @@ def test_a_trust_refusal_is_one_clear_error(stack: StackClient, step: RunnerStep
     environment = step.environment(
         stack,
         stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-        },
+        app_inputs(stack, role, unique_name),
     )
     result = run_action(environment)
 
@@ -281,12 +251,7 @@ def test_without_id_token_permission_the_fix_is_printed(
     environment = step.environment(
         stack,
         None,
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-        },
+        app_inputs(stack, role, unique_name),
     )
     result = run_action(environment)
     assert result.returncode == 1
