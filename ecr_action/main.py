@@ -203,7 +203,9 @@ def report_and_gate(
         )
         inputs.sarif_file.parent.mkdir(parents=True, exist_ok=True)
         inputs.sarif_file.write_text(json.dumps(document), encoding="utf-8")
-        workflow.set_output("sarif-file", str(inputs.sarif_file))
+        # Relative: the runner mounts the workspace elsewhere in the action's container than on the host,
+        # where the upload-sarif step reads it.
+        workflow.set_output("sarif-file", workspace_relative(inputs, inputs.sarif_file))
     if inputs.summary:
         workflow.append_summary(
             report.summary_markdown(

@@ -184,7 +184,9 @@ def push_image(
     uploaded = known is None
     if uploaded:
         first, *rest = to_write
+        started = time.monotonic()
         digest = upload(client, spec, image_id, first, auth, log=log, sleep=sleep)
+        log(f"uploaded {spec.repository_uri}:{first} in {time.monotonic() - started:.2f} s")
         check_ecr_view(ecr, spec, digest, first)
     else:
         digest, rest = known, list(to_write)

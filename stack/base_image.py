@@ -85,23 +85,28 @@ def make_rootfs_tarball(tarball: Path, log: Callable[[str], None]) -> None:
     with tempfile.TemporaryDirectory(dir=tarball.parent, prefix="rootfs-") as workdir:
         rootfs = Path(workdir) / "rootfs"
         log(f"base-image: debootstrap {SUITE} with {', '.join(PACKAGES)} (a few minutes, once per machine)")
-        subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                SUITE,
-                str(rootfs),
-                MIRROR,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        try:
+            subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), MIRROR],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        finally:
+            # debootstrap mounts /proc and /sys inside the rootfs and leaves them mounted when it fails;
+            # removing the directory then would descend into the machine's own.
+            unmount_below(rootfs)
         slim(rootfs)
         partial = Path(workdir) / tarball.name
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
         # Renamed into place only when complete, so an interrupted run never leaves a truncated cache.
         partial.rename(tarball)
+
+
+def unmount_below(directory: Path) -> None:
+    mount_points = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    inside = [point for point in mount_points if Path(point).is_relative_to(directory)]
+    for point in sorted(inside, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
 
 
 def slim(rootfs: Path) -> None:

@@ -317,6 +317,9 @@ def down(config: StackConfig) -> None:
         _pid_file(config, part).unlink(missing_ok=True)
     for pid in stray_pids(config):
         _stop(pid)
+    left = stray_pids(config)
+    if left:
+        raise StackError(f"stack: processes still running after down: {', '.join(map(str, left))}")
 
 
 def status(config: StackConfig) -> dict[str, bool]:

@@ -132,6 +132,7 @@ def test_the_image_lands_under_every_tag_with_the_settings_asked_for(
     assert "::warning file=app/Dockerfile,line=1,title=CVE-2024-1111 in busybox::" in result.stdout
     summary = step.summary_file.read_text()
     assert digest in summary and "CVE-2024-1111" in summary
+    assert outputs["sarif-file"] == "reports/ecr.sarif"
     sarif = json.loads((step.workspace / "reports" / "ecr.sarif").read_text())
     assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["CVE-2024-1111"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,16 @@ import pytest
 from ecr_action.build import BuildSpec, build_image, engine
 from ecr_action.errors import ImmutableTagError, PushError, RegistryLoginError
 from ecr_action.inputs import IfTagExists
-from ecr_action.push import PushSpec, RegistryAuth, follow_push_log, push_failure, push_image, registry_login
+from ecr_action.push import (
+    ExistingTag,
+    PushSpec,
+    RegistryAuth,
+    follow_push_log,
+    plan_tags,
+    push_failure,
+    push_image,
+    registry_login,
+)
 from stack.client import StackClient
 from tests.helpers import write_app
 
@@ -202,3 +212,32 @@ def test_a_push_log_without_a_digest_counts_as_transient() -> None:
     spec = PushSpec("app", "u", None, ("v1",), IfTagExists.FAIL, False, 3, 60)
     with pytest.raises(_TransientPushError):
         follow_push_log([{"status": "Pushed"}], spec, "v1")
+
+
+EXISTING = {
+    "same": ExistingTag("same", "sha256:d1", "sha256:image"),
+    "other": ExistingTag("other", "sha256:d2", "sha256:another-image"),
+}
+
+
+@pytest.mark.parametrize(
+    ("tags", "if_tag_exists", "immutable", "expected"),
+    [
+        (("new",), IfTagExists.SKIP_SAME_DIGEST, False, (("new",), ())),
+        (("same", "new"), IfTagExists.SKIP_SAME_DIGEST, False, (("new",), ("same",))),
+        (("same",), IfTagExists.OVERWRITE, True, ((), ("same",))),
+        (("other",), IfTagExists.OVERWRITE, False, (("other",), ())),
+        (("other",), IfTagExists.SKIP_SAME_DIGEST, False, "set 'if-tag-exists: overwrite'"),
+        (("other",), IfTagExists.OVERWRITE, True, "whose tags are IMMUTABLE"),
+        (("same",), IfTagExists.FAIL, False, "'if-tag-exists' is 'fail'"),
+        (("new", "other"), IfTagExists.FAIL, False, "Tag 'other' already exists"),
+    ],
+    ids=["new", "same-and-new", "same-immutable", "overwrite", "skip-other", "immutable-other", "fail-same", "fail"],
+)
+def test_plan_tags(tags: tuple[str, ...], if_tag_exists: IfTagExists, immutable: bool, expected: object) -> None:
+    spec = PushSpec("app", "u", None, tags, if_tag_exists, immutable, 3, 60)
+    if isinstance(expected, str):
+        with pytest.raises(ImmutableTagError, match=re.escape(expected)):
+            plan_tags(spec, "sha256:image", EXISTING)
+    else:
+        assert plan_tags(spec, "sha256:image", EXISTING) == expected
