@@ -7,7 +7,7 @@ Endpoints come from boto3's standard configuration (`AWS_ENDPOINT_URL`, `AWS_END
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,14 +44,27 @@ def session(credentials: AwsCredentials | None, region: str) -> boto3.Session:
     )
 
 
-def client(aws_session: boto3.Session, service: str, *, attempts: int) -> Any:
+def client(
+    aws_session: boto3.Session, service: str, *, attempts: int, log: Callable[[str], None] | None = None
+) -> Any:
+    """A client whose calls botocore retries up to `attempts` times; each retry is passed to `log`."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": attempts},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra=USER_AGENT,
     )
-    return aws_session.client(service, config=config)
+    made = aws_session.client(service, config=config)
+    if log is not None:
+
+        def log_retry(request: Any, operation_name: str, **_: Any) -> None:
+            # botocore makes a new request for each attempt and counts them in the request's context.
+            attempt = request.context.get("retries", {}).get("attempt", 1)
+            if attempt > 1:
+                log(f"{service}:{operation_name}: attempt {attempt - 1} of {attempts} failed; retrying")
+
+        made.meta.events.register("request-created", log_retry)
+    return made
 
 
 def error_code(error: ClientError) -> str:

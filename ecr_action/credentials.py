@@ -144,7 +144,7 @@ def assume_with_web_identity(
 ) -> tuple[aws.AwsCredentials, str]:
     # No credentials are needed (or wanted) to call AssumeRoleWithWebIdentity: the token is the proof.
     sts = aws.session(None, request.region).client(
-        "sts", config=Config(signature_version=UNSIGNED, retries={"mode": "standard", "max_attempts": 3})
+        "sts", config=Config(signature_version=UNSIGNED, retries={"mode": "standard", "total_max_attempts": 3})
     )
     with aws.translated("sts", role_arn):
         try:

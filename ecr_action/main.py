@@ -91,7 +91,9 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
     with timings.stage(workflow, "Credentials"):
         resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask)
         workflow.info(f"Acting as {resolved.identity_arn} in account {resolved.account_id}")
-    ecr = aws.client(aws.session(resolved.credentials, inputs.aws_region), "ecr", attempts=inputs.retries)
+    ecr = aws.client(
+        aws.session(resolved.credentials, inputs.aws_region), "ecr", attempts=inputs.retries, log=workflow.info
+    )
 
     with timings.stage(workflow, "Repository"):
         ensured = repository.ensure_repository(ecr, repository_spec(inputs), dry_run=inputs.dry_run)

@@ -9,6 +9,7 @@ again (after the engine's data was wiped) takes seconds. Idempotent, and safe to
 from __future__ import annotations
 
 import fcntl
+import re
 import shutil
 import subprocess
 import sys
@@ -49,8 +50,11 @@ SLIMMED_PATHS = (
     "var/log",
     "debootstrap",
 )
-# `docker import` makes an image with no configuration; these match what the official image sets.
-IMAGE_CHANGES = ("ENV LANG=C.UTF-8", 'CMD ["python3"]')
+# `docker import` makes an image with no configuration: LANG and CMD as the official image has them, and
+# pip told to use the system's CA bundle (see trust_machine_certificates), not the one it vendors.
+IMAGE_CHANGES = ("ENV LANG=C.UTF-8", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt", 'CMD ["python3"]')
+MACHINE_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
 def tarball_path(config: StackConfig) -> Path:
@@ -95,6 +99,7 @@ def make_rootfs_tarball(tarball: Path, log: Callable[[str], None]) -> None:
             # debootstrap mounts /proc and /sys inside the rootfs and leaves them mounted when it fails;
             # removing the directory then would descend into the machine's own.
             unmount_below(rootfs)
+        trust_machine_certificates(rootfs)
         slim(rootfs)
         partial = Path(workdir) / tarball.name
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
@@ -107,6 +112,19 @@ def unmount_below(directory: Path) -> None:
     inside = [point for point in mount_points if Path(point).is_relative_to(directory)]
     for point in sorted(inside, key=len, reverse=True):
         subprocess.run(["umount", "--lazy", point], check=False)
+
+
+def trust_machine_certificates(rootfs: Path) -> None:
+    """Adds the CAs this machine trusts beyond Debian's (a TLS-inspecting proxy's, say) to the rootfs:
+    pip in the image's build reaches PyPI through the same network as this machine."""
+    debian = set(PEM_CERTIFICATE.findall((rootfs / MACHINE_CA_BUNDLE.relative_to("/")).read_text()))
+    extra = [pem for pem in PEM_CERTIFICATE.findall(MACHINE_CA_BUNDLE.read_text()) if pem not in debian]
+    if not extra:
+        return
+    local_certificates = rootfs / "usr/local/share/ca-certificates"
+    for number, pem in enumerate(extra):
+        (local_certificates / f"machine-{number}.crt").write_text(pem + "\n")
+    subprocess.run(["chroot", str(rootfs), "update-ca-certificates"], check=True, stdout=subprocess.DEVNULL)
 
 
 def slim(rootfs: Path) -> None:
