@@ -22,14 +22,13 @@ prints figures; it is never part of the test suite.
 from __future__ import annotations
 
 import argparse
-import base64
+import contextlib
 import datetime
 import io
 import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +51,7 @@ from tests.helpers import RunnerStep, write_app  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 DOCKER_CLI = Path("/usr/bin/docker")
+TIME = Path("/usr/bin/time")
 ROLE_NAME = "ecr-action-bench"
 TARGETS = {
     "ratio_5_tags": 0.8,
@@ -199,7 +199,12 @@ class Bench:
         }
         environment = step.environment(self.stack, self.stack.github_job(), inputs)
         offset = self.log_offset()
-        run = self._timed("action", case, pair, [sys.executable, "-m", "ecr_action"], environment, cwd=REPO_ROOT)
+        # /usr/bin/time measures the action's peak memory: a child forked from this (large) process would
+        # count this process's pages in its own ru_maxrss until its exec.
+        maxrss = root / "maxrss"
+        command = [str(TIME), "-f", "%M", "-o", str(maxrss), sys.executable, "-m", "ecr_action"]
+        run = self._timed("action", case, pair, command, environment, cwd=REPO_ROOT)
+        run.peak_rss_mb = int(maxrss.read_text().split()[-1]) / 1024
         run.uploaded_blobs, run.uploaded_bytes, run.mounted_blobs = self.traffic(repository, offset)
         run.summary_timings = summary_timings(step.summary_file.read_text())
         run.build_seconds = run.steps.get("Build")
@@ -253,12 +258,9 @@ class Bench:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append((time.monotonic() - started, line.rstrip("\n")))
-        # wait4, not wait: the resource use of this very process (peak memory), not of all children so far.
-        _, status, usage = os.wait4(process.pid, 0)
+        process.wait()
         seconds = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         run = Run(side, case.name, pair, seconds, process.returncode)
-        run.peak_rss_mb = usage.ru_maxrss / 1024
         run.first_output_seconds = lines[0][0] if lines else None
         run.steps = step_seconds(lines, seconds, side)
         run._lines = [text for _, text in lines]  # type: ignore[attr-defined]
@@ -268,13 +270,15 @@ class Bench:
         return run
 
     def cleanup(self) -> None:
-        engine = self.stack.docker()
-        for reference in sorted(self.images):
-            try:
-                engine.images.remove(reference, noprune=False)
-            except Exception:  # noqa: BLE001 - an image another reference removed already
-                pass
         shutil.rmtree(self.work, ignore_errors=True)
+        try:
+            engine = self.stack.docker()
+        except Exception as error:  # the stack went away: nothing left to clean in it
+            print(f"images not removed: {error}", file=sys.stderr)
+            return
+        for reference in sorted(self.images):
+            with contextlib.suppress(Exception):  # an image another reference removed already
+                engine.images.remove(reference, noprune=False)
 
 
 def run_lines(run: Run) -> list[str]:
@@ -329,9 +333,7 @@ def import_time() -> dict[str, float]:
         walls.append(time.monotonic() - started)
         last = [line for line in result.stderr.splitlines() if line.rstrip().endswith("| ecr_action.main")][-1]
         figures.append(int(last.split("|")[1]) / 1e6)
-    bare = min(
-        _wall([sys.executable, "-c", "pass"]) for _ in range(5)
-    )  # the interpreter's own start, for reference
+    bare = min(_wall([sys.executable, "-c", "pass"]) for _ in range(5))  # the interpreter's own start, for reference
     return {"importtime_seconds": min(figures), "process_seconds": min(walls), "interpreter_seconds": bare}
 
 
@@ -376,15 +378,23 @@ def report_generation(count: int = 10_000) -> dict[str, float]:
             verdict = evaluate(findings, fail_on=Severity.HIGH)
             for annotation in report.annotations(findings, verdict, dockerfile="Dockerfile", line=1, limit=50):
                 workflow.annotate(
-                    annotation.level, annotation.message, title=annotation.title, file=annotation.file,
+                    annotation.level,
+                    annotation.message,
+                    title=annotation.title,
+                    file=annotation.file,
                     line=annotation.line,
                 )
             annotated = time.perf_counter()
             workflow.append_summary(
                 report.summary_markdown(
                     report.ScanReport(
-                        image_uri=image_uri, digest=image_uri.split("@")[1], scan_status="COMPLETE",
-                        findings=findings, verdict=verdict, tags=("v1",), timings={"Build": 1.0},
+                        image_uri=image_uri,
+                        digest=image_uri.split("@")[1],
+                        scan_status="COMPLETE",
+                        findings=findings,
+                        verdict=verdict,
+                        tags=("v1",),
+                        timings={"Build": 1.0},
                     )
                 )
             )
@@ -419,7 +429,8 @@ def print_pairs(case: Case, pairs: list[tuple[Run, Run]]) -> None:
         label = "warm" if action.pair == 0 else str(action.pair)
         print(
             f"   {label:>4} {action.seconds:9.2f} {cli.seconds:9.2f} {action.seconds / cli.seconds:6.2f}  "
-            f"{_bytes(action.uploaded_blobs, action.uploaded_bytes):>12} {_bytes(cli.uploaded_blobs, cli.uploaded_bytes):>12}",
+            f"{_bytes(action.uploaded_blobs, action.uploaded_bytes):>12} "
+            f"{_bytes(cli.uploaded_blobs, cli.uploaded_bytes):>12}",
             flush=True,
         )
 
@@ -446,7 +457,12 @@ def case_summary(case: Case, pairs: list[tuple[Run, Run]]) -> dict:
         "cli_median_seconds": median([b.seconds for b in clis]),
         "ratio_median": median([a.seconds / b.seconds for a, b in timed]),
         "ratios": [a.seconds / b.seconds for a, b in timed],
-        "action_overhead_median_seconds": median([a.overhead_seconds for a in actions if a.overhead_seconds is not None]),
+        # The scan step left out on both sides: on the stack, the CLI's first ECR call after pushing several
+        # tags pays for the gateway importing each tag (see docs/benchmark.md), which real ECR does not.
+        "ratio_without_scan_median": median(
+            [(a.seconds - a.steps.get("Scan", 0.0)) / (b.seconds - b.steps.get("scan", 0.0)) for a, b in timed]
+        ),
+        "action_overhead_median_seconds": median([a.overhead_seconds or 0.0 for a in actions]),
         "action_first_output_median_seconds": median([a.first_output_seconds or 0.0 for a in actions]),
         "action_peak_rss_mb": max(a.peak_rss_mb for a in actions),
         "action_steps_median_seconds": {n: median([a.steps[n] for a in actions if n in a.steps]) for n in step_names},
@@ -462,12 +478,16 @@ def case_summary(case: Case, pairs: list[tuple[Run, Run]]) -> dict:
 
 def print_table(summaries: list[dict], imports: dict, reports: dict, checks: list[tuple[str, str, str, bool]]) -> None:
     print("\n== medians over the timed pairs (warm-up left out)")
-    header = f"{'case':<10} {'action s':>9} {'cli s':>8} {'ratio':>6} {'overhead s':>11} {'1st line s':>10} {'upload A':>16} {'upload B':>16} {'peak MB':>8}"
+    header = (
+        f"{'case':<10} {'action s':>9} {'cli s':>8} {'ratio':>6} {'w/o scan':>8} {'overhead s':>11} {'1st line s':>10} "
+        f"{'upload A':>16} {'upload B':>16} {'peak MB':>8}"
+    )
     print(header)
     print("-" * len(header))
     for s in summaries:
         print(
-            f"{s['case']:<10} {s['action_median_seconds']:9.2f} {s['cli_median_seconds']:8.2f} {s['ratio_median']:6.2f} "
+            f"{s['case']:<10} {s['action_median_seconds']:9.2f} {s['cli_median_seconds']:8.2f} "
+            f"{s['ratio_median']:6.2f} {s['ratio_without_scan_median']:8.2f} "
             f"{s['action_overhead_median_seconds']:11.2f} {s['action_first_output_median_seconds']:10.2f} "
             f"{_bytes(s['action_uploaded_blobs_max'], s['action_uploaded_bytes_max']):>16} "
             f"{_bytes(s['cli_uploaded_blobs_max'], s['cli_uploaded_bytes_max']):>16} {s['action_peak_rss_mb']:8.1f}"
@@ -489,7 +509,7 @@ def print_table(summaries: list[dict], imports: dict, reports: dict, checks: lis
     )
     print("\ntargets")
     for name, target, measured, held in checks:
-        print(f"  {'OK  ' if held else 'MISS'} {name:<44} {measured:>14}  (target {target})")
+        print(f"  {'OK  ' if held else 'MISS'} {name:<44} {measured:>22}  (target {target})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -552,25 +572,30 @@ def main(argv: list[str] | None = None) -> int:
 
     summaries = [case_summary(case, results[case.name]) for case in cases]
     by_case = {s["case"]: s for s in summaries}
-    overheads = [a.overhead_seconds for pairs in results.values() for a, _ in pairs if a.pair > 0 and not any(
-        c.large_mb for c in cases if c.name == a.case)]
-    overhead = median([o for o in overheads if o is not None])
+    # The worst case's median: the target is for every case, not for an average of them.
+    overhead = max(s["action_overhead_median_seconds"] for s in summaries)
     peak = max(s["action_peak_rss_mb"] for s in summaries)
     checks = []
-    if "5-tags" in by_case:
-        ratio = by_case["5-tags"]["ratio_median"]
-        checks.append(("action / CLI at 5 tags", "≤ 0.8", f"{ratio:.2f}", ratio <= TARGETS["ratio_5_tags"]))
-    if "1-tag" in by_case:
-        ratio = by_case["1-tag"]["ratio_median"]
-        checks.append(("action / CLI at 1 tag", "≤ 1.1", f"{ratio:.2f}", ratio <= TARGETS["ratio_1_tag"]))
+    for name, label, target in (("5-tags", "5 tags", "ratio_5_tags"), ("1-tag", "1 tag", "ratio_1_tag")):
+        if name in by_case:
+            # Held only when it holds with the scan step left out too (the conservative reading).
+            ratio, without = by_case[name]["ratio_median"], by_case[name]["ratio_without_scan_median"]
+            held = max(ratio, without) <= TARGETS[target]
+            checks.append(
+                (f"action / CLI at {label}", f"≤ {TARGETS[target]}", f"{ratio:.2f} ({without:.2f} w/o scan)", held)
+            )
     if "re-run" in by_case:
         rerun = [a for a, _ in results["re-run"] if a.pair > 0]
         sent = max(a.uploaded_bytes for a in rerun)
         checks.append(("re-run uploads no layer bytes (action)", "0 B", f"{sent} B", sent == 0))
-    checks.append(("action's own overhead, median, small cases", "≤ 1.0 s", f"{overhead:.2f} s", overhead <= 1.0))
+    checks.append(("action's own overhead (worst case's median)", "≤ 1.0 s", f"{overhead:.2f} s", overhead <= 1.0))
     checks.append(
-        ("10,000 findings → annotations+summary+SARIF", "≤ 1.0 s", f"{reports['reports_seconds']:.2f} s",
-         reports["reports_seconds"] <= 1.0)
+        (
+            "10,000 findings → annotations+summary+SARIF",
+            "≤ 1.0 s",
+            f"{reports['reports_seconds']:.2f} s",
+            reports["reports_seconds"] <= 1.0,
+        )
     )
     checks.append(("peak memory of the action (max over runs)", "≤ 150 MB", f"{peak:.0f} MB", peak <= 150.0))
     print_table(summaries, imports, reports, checks)

@@ -13,7 +13,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -57,9 +59,14 @@ def resolve_credentials(request: CredentialRequest, *, mask: Callable[[str], Non
     credentials: aws.AwsCredentials | None = None
     identity_arn = ""
     if request.role_to_assume and not request.role_chaining:
-        token = request_oidc_token(request)
-        mask(token)
-        credentials, identity_arn = assume_with_web_identity(request, request.role_to_assume, token, mask)
+        # The STS client (CPU: botocore's data files) is made while the token request waits on GitHub.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sts = pool.submit(web_identity_client, request.region)
+            token = request_oidc_token(request)
+            mask(token)
+            credentials, identity_arn = assume_with_web_identity(
+                request, request.role_to_assume, token, mask, sts=sts.result()
+            )
     elif request.role_to_assume:
         credentials, identity_arn = assume_role(request, None, request.role_to_assume, mask)
     if request.chain_role_to_assume:
@@ -139,13 +146,17 @@ def token_claims(token: str) -> dict[str, object]:
         return {}
 
 
-def assume_with_web_identity(
-    request: CredentialRequest, role_arn: str, token: str, mask: Callable[[str], None]
-) -> tuple[aws.AwsCredentials, str]:
+def web_identity_client(region: str) -> Any:
     # No credentials are needed (or wanted) to call AssumeRoleWithWebIdentity: the token is the proof.
-    sts = aws.session(None, request.region).client(
+    return aws.session(None, region).create_client(
         "sts", config=Config(signature_version=UNSIGNED, retries={"mode": "standard", "total_max_attempts": 3})
     )
+
+
+def assume_with_web_identity(
+    request: CredentialRequest, role_arn: str, token: str, mask: Callable[[str], None], *, sts: Any = None
+) -> tuple[aws.AwsCredentials, str]:
+    sts = sts or web_identity_client(request.region)
     with aws.translated("sts", role_arn):
         try:
             reply = sts.assume_role_with_web_identity(

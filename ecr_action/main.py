@@ -129,7 +129,7 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
     write_push_outputs(workflow, repository_uri, pushed, resolved.account_id)
 
     with timings.stage(workflow, "Scan"):
-        outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest))
+        outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest, pushed.media_type))
         baseline = (
             scan.baseline_findings(ecr, inputs.repository, registry_id, inputs.baseline_tag)
             if inputs.baseline_tag and outcome.status != scan.SKIPPED
@@ -301,7 +301,7 @@ def push_spec(
     )
 
 
-def scan_request(inputs: Inputs, registry_id: str | None, digest: str) -> scan.ScanRequest:
+def scan_request(inputs: Inputs, registry_id: str | None, digest: str, media_type: str = "") -> scan.ScanRequest:
     return scan.ScanRequest(
         repository=inputs.repository,
         registry_id=registry_id,
@@ -309,4 +309,5 @@ def scan_request(inputs: Inputs, registry_id: str | None, digest: str) -> scan.S
         mode=inputs.scan,
         timeout_seconds=inputs.scan_timeout,
         poll_interval_seconds=inputs.scan_poll_interval,
+        media_type=media_type or None,
     )

@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from botocore.exceptions import ClientError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_random_exponential
 
 from ecr_action import aws
@@ -49,6 +50,8 @@ TRANSIENT = re.compile(
 NOT_AUTHENTICATED = re.compile(r"no basic auth credentials|unauthorized|authentication required", re.IGNORECASE)
 DENIED = re.compile(r"\bdenied\b|not authorized to perform", re.IGNORECASE)
 IMMUTABLE = re.compile(r"tag invalid|immutable|cannot be overwritten", re.IGNORECASE)
+# PutImage calls made at once when adding tags.
+MAX_TAG_WORKERS = 8
 NO_REPOSITORY = re.compile(r"name unknown|repository .* does not exist", re.IGNORECASE)
 
 
@@ -81,6 +84,7 @@ class PushResult:
     uploaded: bool  # False when ECR already had the image: no layer was sent
     added_tags: tuple[str, ...]  # tags written by this run
     unchanged_tags: tuple[str, ...]  # tags that already named this image
+    media_type: str = ""  # the manifest's media type, when this run read it ("" when it did not)
 
     def image_uri(self, repository_uri: str) -> str:
         return f"{repository_uri}@{self.digest}"
@@ -91,6 +95,8 @@ class ExistingTag:
     tag: str
     digest: str
     config_digest: str  # the image id the engine knows the image by
+    manifest: str = ""
+    media_type: str = ""
 
 
 class _TransientPushError(Exception):
@@ -122,9 +128,13 @@ def existing_tags(ecr: Any, spec: PushSpec) -> dict[str, ExistingTag]:
                 acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
             )
             for image in reply["images"]:
-                config_digest = json.loads(image["imageManifest"]).get("config", {}).get("digest", "")
+                document = json.loads(image["imageManifest"])
+                config_digest = document.get("config", {}).get("digest", "")
                 tag = image["imageId"]["imageTag"]
-                found[tag] = ExistingTag(tag, image["imageId"]["imageDigest"], config_digest)
+                media_type = image.get("imageManifestMediaType") or document.get("mediaType", "")
+                found[tag] = ExistingTag(
+                    tag, image["imageId"]["imageDigest"], config_digest, image["imageManifest"], media_type
+                )
     return found
 
 
@@ -176,26 +186,28 @@ def push_image(
 ) -> PushResult:
     existing = existing_tags(ecr, spec)
     to_write, unchanged = plan_tags(spec, image_id, existing)
-    known = next((e.digest for e in existing.values() if e.config_digest == image_id), None)
+    same = next((e for e in existing.values() if e.config_digest == image_id), None)
     if not to_write:
-        assert known is not None
-        log(f"every tag already names this image ({known}): nothing to push")
-        return PushResult(known, spec.tags, False, (), unchanged)
-    uploaded = known is None
-    if uploaded:
+        assert same is not None
+        log(f"every tag already names this image ({same.digest}): nothing to push")
+        return PushResult(same.digest, spec.tags, False, (), unchanged, same.media_type)
+    uploaded = same is None
+    if same is None:
         first, *rest = to_write
         started = time.monotonic()
         digest = upload(client, spec, image_id, first, auth, log=log, sleep=sleep)
         log(f"uploaded {spec.repository_uri}:{first} in {time.monotonic() - started:.2f} s")
-        check_ecr_view(ecr, spec, digest, first)
+        # One call checks ECR's view and reads the manifest the other tags are written with.
+        manifest, media_type = check_ecr_view(ecr, spec, digest, first)
     else:
-        digest, rest = known, list(to_write)
+        digest, rest, manifest, media_type = same.digest, list(to_write), same.manifest, same.media_type
         log(f"ECR already has this image ({digest}): adding tags without uploading")
-    manifest, media_type = manifest_of(ecr, spec, digest)
-    for tag in rest:
-        put_tag(ecr, spec, manifest, media_type, tag)
-        log(f"tagged {digest} as {tag}")
-    return PushResult(digest, spec.tags, uploaded, to_write, unchanged)
+    if rest:
+        # Each tag is one PutImage of the same manifest: independent calls, so they are made together.
+        with ThreadPoolExecutor(max_workers=min(len(rest), MAX_TAG_WORKERS)) as pool:
+            for tag, _ in zip(rest, pool.map(lambda t: put_tag(ecr, spec, manifest, media_type, t), rest), strict=True):
+                log(f"tagged {digest} as {tag}")
+    return PushResult(digest, spec.tags, uploaded, to_write, unchanged, media_type)
 
 
 def upload(
@@ -216,7 +228,8 @@ def upload(
         )
 
     retrying = Retrying(
-        stop=stop_after_attempt(spec.attempts) | stop_after_delay(spec.max_seconds),
+        # No attempt starts past the time budget: a wait that would end after it stops the retries instead.
+        stop=stop_after_attempt(spec.attempts) | stop_before_delay(spec.max_seconds),
         wait=wait_random_exponential(multiplier=1, max=20),
         retry=retry_if_exception_type(_TransientPushError),
         before_sleep=before_sleep,
@@ -280,33 +293,25 @@ def push_failure(message: str, spec: PushSpec, tag: str) -> Exception:
     return PushError(f"Pushing {spec.repository_uri}:{tag} failed: {message}")
 
 
-def check_ecr_view(ecr: Any, spec: PushSpec, digest: str, tag: str) -> None:
-    """The digest the registry gave must be what ECR's API shows under the tag just pushed."""
+def check_ecr_view(ecr: Any, spec: PushSpec, digest: str, tag: str) -> tuple[str, str]:
+    """The digest the registry gave must be what ECR's API shows under the tag just pushed.
+
+    Returns that image's manifest and media type.
+    """
     with aws.translated("ecr", spec.repository):
-        try:
-            details = ecr.describe_images(
-                **_registry(spec), repositoryName=spec.repository, imageIds=[{"imageTag": tag}]
-            )["imageDetails"]
-        except ClientError as error:
-            if aws.error_code(error) != "ImageNotFoundException":
-                raise
-            details = []
-    if not details or details[0]["imageDigest"] != digest:
-        seen = details[0]["imageDigest"] if details else "nothing"
+        images = ecr.batch_get_image(
+            **_registry(spec),
+            repositoryName=spec.repository,
+            imageIds=[{"imageTag": tag}],
+            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+        )["images"]
+    if not images or images[0]["imageId"]["imageDigest"] != digest:
+        seen = images[0]["imageId"]["imageDigest"] if images else "nothing"
         raise PushError(
             f"The registry reported {digest} for {spec.repository}:{tag}, but ECR's API shows {seen}: another "
             "job may have pushed the same tag at the same time. Re-run the job."
         )
-
-
-def manifest_of(ecr: Any, spec: PushSpec, digest: str) -> tuple[str, str]:
-    with aws.translated("ecr", spec.repository):
-        image = ecr.batch_get_image(
-            **_registry(spec),
-            repositoryName=spec.repository,
-            imageIds=[{"imageDigest": digest}],
-            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
-        )["images"][0]
+    image = images[0]
     return image["imageManifest"], image.get("imageManifestMediaType") or json.loads(image["imageManifest"])[
         "mediaType"
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,16 +161,27 @@ def read_state(ecr: Any, name: str, registry_id: str | None) -> RepositoryState 
         if not found["repositories"]:  # moto's answer for a name in another registry
             return None
         repository = found["repositories"][0]
-        try:
-            lifecycle_policy = ecr.get_lifecycle_policy(**where)["lifecyclePolicyText"]
-        except ecr.exceptions.LifecyclePolicyNotFoundException:
-            lifecycle_policy = None
-        try:
-            repository_policy = ecr.get_repository_policy(**where)["policyText"]
-        except ecr.exceptions.RepositoryPolicyNotFoundException:
-            repository_policy = None
-        tags = ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]
+        # Three independent reads of the repository: made together, one round trip instead of three.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            lifecycle = pool.submit(
+                _unless_missing, ecr.get_lifecycle_policy, ecr.exceptions.LifecyclePolicyNotFoundException, where
+            )
+            policy = pool.submit(
+                _unless_missing, ecr.get_repository_policy, ecr.exceptions.RepositoryPolicyNotFoundException, where
+            )
+            listed = pool.submit(ecr.list_tags_for_resource, resourceArn=repository["repositoryArn"])
+            lifecycle_reply, policy_reply, tags = lifecycle.result(), policy.result(), listed.result()["tags"]
+        lifecycle_policy = lifecycle_reply["lifecyclePolicyText"] if lifecycle_reply else None
+        repository_policy = policy_reply["policyText"] if policy_reply else None
     return _state(repository, lifecycle_policy, repository_policy, tuple((tag["Key"], tag["Value"]) for tag in tags))
+
+
+def _unless_missing(call: Any, missing: type[Exception], arguments: dict[str, Any]) -> Any:
+    """`call(**arguments)`, or None when AWS answers that the thing asked for does not exist."""
+    try:
+        return call(**arguments)
+    except missing:
+        return None
 
 
 def ensure_repository(ecr: Any, spec: RepositorySpec, *, dry_run: bool) -> RepositoryResult:

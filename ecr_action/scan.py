@@ -68,6 +68,7 @@ class ScanRequest:
     mode: ScanMode
     timeout_seconds: float
     poll_interval_seconds: float
+    media_type: str | None = None  # the image's manifest media type, when the push read it already
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +112,11 @@ def wait_for_scan(
     if request.mode == ScanMode.SKIP:
         return ScanOutcome(status=SKIPPED, kind=None, findings=())
     deadline = _Deadline(request.timeout_seconds, sleep, clock)
-    detail = _image_detail(ecr, request.repository, request.registry_id, {"imageDigest": request.digest})
-    if detail.get("imageManifestMediaType") not in INDEX_MEDIA_TYPES:
+    media_type = request.media_type
+    if not media_type:
+        detail = _image_detail(ecr, request.repository, request.registry_id, {"imageDigest": request.digest})
+        media_type = detail.get("imageManifestMediaType")
+    if media_type not in INDEX_MEDIA_TYPES:
         return _wait_for_digest(ecr, request, request.digest, deadline)
     if request.mode != ScanMode.MANUAL:
         raise ScanFailedError(

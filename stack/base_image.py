@@ -9,6 +9,7 @@ again (after the engine's data was wiped) takes seconds. Idempotent, and safe to
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,6 @@ from stack.config import StackConfig
 
 BASE_IMAGE = "ecr-action-base/python:3.11-slim"
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
 # As in Docker's slim Debian images: packages installed later in the image bring no documentation.
 DPKG_EXCLUDES = """\
@@ -36,20 +36,17 @@ path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 path-exclude /usr/share/lintian/*
 """
-# What a rootfs made by debootstrap carries that an image does not need (documentation, apt's package
-# lists and caches, logs of the installation).
-SLIMMED_PATHS = (
+# What a rootfs made by debootstrap carries that an image does not need: documentation, apt's package
+# lists and caches, logs of the installation. The directories apt and dpkg expect are emptied, not removed.
+REMOVED_PATHS = (
     "usr/share/doc",
     "usr/share/man",
     "usr/share/info",
     "usr/share/locale",
     "usr/share/lintian",
-    "var/lib/apt/lists",
-    "var/cache/apt",
     "var/cache/debconf/templates.dat-old",
-    "var/log",
-    "debootstrap",
 )
+EMPTIED_DIRECTORIES = ("var/lib/apt/lists", "var/cache/apt", "var/log")
 # `docker import` makes an image with no configuration: LANG and CMD as the official image has them, and
 # pip told to use the system's CA bundle (see trust_machine_certificates), not the one it vendors.
 IMAGE_CHANGES = ("ENV LANG=C.UTF-8", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt", 'CMD ["python3"]')
@@ -91,7 +88,7 @@ def make_rootfs_tarball(tarball: Path, log: Callable[[str], None]) -> None:
         log(f"base-image: debootstrap {SUITE} with {', '.join(PACKAGES)} (a few minutes, once per machine)")
         try:
             subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), MIRROR],
+                ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs)],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
@@ -128,15 +125,14 @@ def trust_machine_certificates(rootfs: Path) -> None:
 
 
 def slim(rootfs: Path) -> None:
-    for relative in SLIMMED_PATHS:
+    for relative in (*REMOVED_PATHS, *EMPTIED_DIRECTORIES):
         path = rootfs / relative
         if path.is_dir():
             shutil.rmtree(path)
-            # apt and dpkg expect these directories to exist.
-            if relative in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
-                path.mkdir(parents=True)
         else:
             path.unlink(missing_ok=True)
+    for relative in EMPTIED_DIRECTORIES:
+        (rootfs / relative).mkdir(parents=True)
     (rootfs / "etc/dpkg/dpkg.cfg.d/excludes").write_text(DPKG_EXCLUDES)
 
 
@@ -148,7 +144,7 @@ def install_debootstrap(log: Callable[[str], None]) -> None:
     subprocess.run(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
         check=True,
-        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
         stdout=subprocess.DEVNULL,
     )
 

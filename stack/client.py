@@ -149,6 +149,45 @@ class StackClient:
         )
         reply.raise_for_status()
 
+    # Faults (see stack.faults) -----------------------------------------------------------------------
+    @property
+    def fault_region(self) -> str:
+        """Registries of this region are reached through the fault proxy."""
+        return self.config.fault_region
+
+    def add_fault(
+        self,
+        proxy: str,
+        match: dict[str, str],
+        respond: dict[str, Any],
+        *,
+        times: int | None = 1,
+        skip: int = 0,
+    ) -> dict[str, Any]:
+        """Fault the matching requests (after the first `skip`) `times` times (None: always); returns the rule."""
+        reply = requests.post(
+            f"{self.config.fault_proxy_url}/_faults",
+            json={"proxy": proxy, "match": match, "respond": respond, "times": times, "skip": skip},
+            timeout=10,
+        )
+        reply.raise_for_status()
+        return reply.json()
+
+    def registry_fault(
+        self, match: dict[str, str], respond: dict[str, Any], *, times: int | None = 1, skip: int = 0
+    ) -> dict[str, Any]:
+        """A fault on the Docker Engine's requests only: the gateway's own reads of the registry pass."""
+        return self.add_fault("registry", {**match, "user_agent": "docker/"}, respond, times=times, skip=skip)
+
+    def faults(self) -> dict[str, Any]:
+        """Every rule, with how often it fired (`hits`), and every request the proxies saw."""
+        reply = requests.get(f"{self.config.fault_proxy_url}/_faults", timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.config.fault_proxy_url}/_faults", timeout=10).raise_for_status()
+
     # The registry, seen directly ---------------------------------------------------------------------
     def registry_manifest(
         self, repository: str, reference: str, *, account_id: str | None = None, region: str | None = None

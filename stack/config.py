@@ -3,6 +3,7 @@
 Everything the stack writes is under one directory (`ECR_STACK_DIR`, default `<repo>/.stack`).
 Every listener is on 127.0.0.0/8. Each registry (an account in a region) gets its own loopback address,
 on which it serves port 443 under the genuine ECR hostname `<account>.dkr.ecr.<region>.amazonaws.com`.
+In the fault region, port 443 is the fault proxy (`stack.faults`) and the registry listens on another port.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class Registry:
     account_id: str
     region: str
     address: str
+    port: int = 443  # where the registry process listens; not 443 when the fault proxy serves 443
+
+    @property
+    def behind_fault_proxy(self) -> bool:
+        return self.port != 443
 
     @property
     def host(self) -> str:
@@ -44,10 +50,14 @@ class Registry:
 class StackConfig:
     root: Path
     accounts: tuple[str, ...] = ("123456789012", "210987654321")
-    regions: tuple[str, ...] = ("us-east-1", "eu-west-1")
+    regions: tuple[str, ...] = ("us-east-1", "eu-west-1", "us-west-2")
+    # Registries of this region are reached through the fault proxy, so tests can make them fail.
+    fault_region: str = "us-west-2"
     moto_port: int = 4510
     gateway_port: int = 4566
     oidc_port: int = 4567
+    fault_proxy_port: int = 4568
+    registry_behind_proxy_port: int = 5443
 
     @classmethod
     def load(cls) -> StackConfig:
@@ -79,6 +89,14 @@ class StackConfig:
         return self.root / "tls"
 
     @property
+    def fault_cert(self) -> Path:
+        return self.tls_dir / "fault-registry.crt"
+
+    @property
+    def fault_key(self) -> Path:
+        return self.tls_dir / "fault-registry.key"
+
+    @property
     def oidc_dir(self) -> Path:
         return self.root / "oidc"
 
@@ -99,13 +117,22 @@ class StackConfig:
         return f"http://127.0.0.1:{self.oidc_port}"
 
     @property
+    def fault_proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.fault_proxy_port}"
+
+    @property
     def docker_host(self) -> str:
         return f"unix://{self.docker_socket}"
 
     @property
     def registries(self) -> tuple[Registry, ...]:
         return tuple(
-            Registry(account_id, region, f"127.0.{10 + r}.{1 + a}")
+            Registry(
+                account_id,
+                region,
+                f"127.0.{10 + r}.{1 + a}",
+                self.registry_behind_proxy_port if region == self.fault_region else 443,
+            )
             for a, account_id in enumerate(self.accounts)
             for r, region in enumerate(self.regions)
         )

@@ -86,6 +86,41 @@ def make_tls(config: StackConfig) -> None:
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+def make_fault_tls(config: StackConfig) -> None:
+    """The fault proxy's certificate, for the fault region's registries, made trusted by the stack.
+
+    It is its own certificate, added to `registry.crt` (which clients trust), so a stack made before
+    the fault region existed gains it without a new certificate for the registries already running.
+    """
+    if not config.fault_cert.exists():
+        key = _new_key()
+        behind = [registry for registry in config.registries if registry.behind_fault_proxy]
+        names: list[x509.GeneralName] = [x509.DNSName(registry.host) for registry in behind]
+        names += [x509.IPAddress(ipaddress.ip_address(registry.address)) for registry in behind]
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecr-action local stack fault proxy")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        config.fault_key.write_bytes(_pem(key))
+        config.fault_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    trusted = config.tls_dir / "registry.crt"
+    fault_cert = config.fault_cert.read_bytes()
+    if fault_cert not in trusted.read_bytes():
+        # Replaced in one step: the gateway reads this file while the stack runs.
+        staged = trusted.with_suffix(".crt.new")
+        staged.write_bytes(trusted.read_bytes() + fault_cert)
+        staged.replace(trusted)
+
+
 def make_oidc_identity(config: StackConfig) -> None:
     config.oidc_dir.mkdir(parents=True, exist_ok=True)
     key_path = oidc.private_key_path(config)
@@ -117,7 +152,7 @@ def make_registry_config(config: StackConfig, registry: Registry) -> Path:
         "log": {"level": "info", "formatter": "text"},
         "storage": {"filesystem": {"rootdirectory": str(directory / "data")}, "delete": {"enabled": True}},
         "http": {
-            "addr": f"{registry.address}:443",
+            "addr": f"{registry.address}:{registry.port}",
             "tls": {
                 "certificate": str(config.tls_dir / "registry.crt"),
                 "key": str(config.tls_dir / "registry.key"),
@@ -198,12 +233,25 @@ def parts(config: StackConfig) -> list[Part]:
                 f"registry-{registry.name}",
                 ["docker-registry", "serve", str(registry_config)],
                 # The registry answers an anonymous /v2/ with 401 once it is up.
-                lambda address=registry.address: http_ok(
-                    f"https://{address}/v2/", accept=(401,), context=_insecure_context()
+                lambda registry=registry: http_ok(
+                    f"https://{registry.address}:{registry.port}/v2/", accept=(401,), context=_insecure_context()
                 ),
                 str(registry_config),
             )
         )
+    proxied = [registry for registry in config.registries if registry.behind_fault_proxy]
+    result.append(
+        Part(
+            "faults",
+            [python, "-m", "stack.faults"],
+            lambda: http_ok(f"{config.fault_proxy_url}/_faults/health")
+            and all(
+                http_ok(f"https://{registry.address}/v2/", accept=(401,), context=_insecure_context())
+                for registry in proxied
+            ),
+            "stack.faults",
+        )
+    )
     result.append(
         Part(
             "dockerd",
@@ -252,6 +300,7 @@ def up(config: StackConfig) -> None:
     for directory in (config.logs, config.pids, config.docker_dir):
         directory.mkdir(parents=True, exist_ok=True)
     make_tls(config)
+    make_fault_tls(config)
     make_oidc_identity(config)
     make_hosts_file(config)
     for registry in config.registries:

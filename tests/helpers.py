@@ -58,6 +58,16 @@ def build_and_push(
     return next(line["aux"]["Digest"] for line in lines if "aux" in line)
 
 
+def action_code_files() -> set[Path]:
+    """What the action's image ships of this repository (relative paths): the package and the entry point."""
+    package = {
+        path.relative_to(REPO_ROOT)
+        for path in (REPO_ROOT / "ecr_action").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+    return package | {Path("entrypoint.py")}
+
+
 def declared_inputs() -> dict[str, str]:
     """Each input of action.yml with its default ('' when it has none)."""
     action = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
@@ -120,6 +130,38 @@ class RunnerStep:
         if job is not None:
             environment.update(job.environment())
         return environment
+
+    def container_environment(
+        self, stack: StackClient, job: GitHubJob | None, inputs: dict[str, str]
+    ) -> dict[str, str]:
+        """environment() as the runner passes it into a container action: the step's files under the
+        /github paths it mounts them at (see container_mounts), the Docker Engine at the default socket,
+        and nothing of this machine's (PATH, PYTHONPATH: the image has its own)."""
+        environment = self.environment(stack, job, inputs)
+        for name in ("PATH", "PYTHONPATH", "DOCKER_HOST"):
+            environment.pop(name, None)
+        environment.update(
+            {
+                "HOME": "/github/home",
+                "GITHUB_WORKSPACE": "/github/workspace",
+                "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+                "GITHUB_OUTPUT": f"/github/file_commands/{self.output_file.name}",
+                "GITHUB_STEP_SUMMARY": f"/github/file_commands/{self.summary_file.name}",
+            }
+        )
+        return environment
+
+    def container_mounts(self, docker_socket: Path) -> dict[str, dict[str, str]]:
+        """The runner's bind mounts for a container action's step (docker-py `volumes`)."""
+        home = self.workspace.parent / "home"
+        home.mkdir(exist_ok=True)
+        return {
+            str(docker_socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(home): {"bind": "/github/home", "mode": "rw"},
+            str(self.event_file): {"bind": "/github/workflow/event.json", "mode": "rw"},
+            str(self.output_file.parent): {"bind": "/github/file_commands", "mode": "rw"},
+            str(self.workspace): {"bind": "/github/workspace", "mode": "rw"},
+        }
 
     def outputs(self) -> dict[str, str]:
         """GITHUB_OUTPUT read back the way the runner reads it (name<<delimiter heredocs)."""

@@ -1,0 +1,98 @@
+"""The action's image, built from the repository's Dockerfile and run the way GitHub's runner runs a
+container action, against the local stack: what lands in the registry and what the step outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker
+import pytest
+
+from stack.base_image import ensure_base_image
+from stack.client import StackClient
+from tests.helpers import REPO_ROOT, RunnerStep, action_code_files, write_app
+from tests.test_main import HIGH_FINDING, queue_findings
+
+pytestmark = pytest.mark.stack
+
+ACTION_IMAGE = "ecr-action:test"
+
+
+@pytest.fixture(scope="module")
+def action_image(stack: StackClient) -> docker.models.images.Image:
+    # The base is made locally (nothing can be pulled here) once per machine; the build's layers are
+    # cached, so only a change to the lock or the code rebuilds anything.
+    base = ensure_base_image(stack.config)
+    image, _ = stack.docker().images.build(
+        path=str(REPO_ROOT),
+        tag=ACTION_IMAGE,
+        buildargs={"BASE_IMAGE": base},
+        # The stack's engine has no bridge network: pip reaches PyPI through the host's.
+        network_mode="host",
+        rm=True,
+    )
+    return image
+
+
+def run_as_runner(
+    stack: StackClient, image: docker.models.images.Image, step: RunnerStep, environment: dict[str, str]
+) -> tuple[int, str]:
+    """(exit code, log) of the step, run as the runner's `docker run --rm --workdir /github/workspace`."""
+    container = stack.docker().containers.run(
+        image.id,
+        detach=True,
+        working_dir="/github/workspace",
+        environment=environment,
+        volumes=step.container_mounts(stack.config.docker_socket),
+        # The runner puts the step on the job's network; here that is the host's, where the stack's
+        # gateway and OIDC endpoint listen on loopback.
+        network_mode="host",
+    )
+    try:
+        status = container.wait(timeout=300)["StatusCode"]
+        return status, container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+
+def test_the_image_built_from_the_dockerfile_pushes_and_reports_like_the_action(
+    stack: StackClient, action_image: docker.models.images.Image, tmp_path: Path, unique_name: str
+) -> None:
+    step = RunnerStep.in_directory(tmp_path / "runner")
+    write_app(step.workspace / "app", marker=tmp_path.name)
+    queue_findings(stack, unique_name, HIGH_FINDING)
+    role = stack.github_role(unique_name.replace("/", "-"))
+    environment = step.container_environment(
+        stack,
+        stack.github_job(),
+        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app"},
+    )
+
+    status, log = run_as_runner(stack, action_image, step, environment)
+
+    assert status == 0, log
+    outputs = step.outputs()
+    digest = outputs["image-digest"]
+    host = f"{stack.default_account}.dkr.ecr.{stack.region}.amazonaws.com"
+    assert outputs["image-uri"] == f"{host}/{unique_name}@{digest}"
+    # The default tag, the short commit SHA, as the action computes it when `tags` is left empty.
+    assert json.loads(outputs["tags"]) == ["8f14e45"]
+    manifest = stack.registry_manifest(unique_name, "8f14e45")
+    assert manifest.status_code == 200
+    assert manifest.headers["Docker-Content-Digest"] == digest
+    assert outputs["gate"] == "pass"
+    # Workflow commands reach the runner's log from the container, relative to the mounted workspace.
+    assert "::warning file=app/Dockerfile,line=1,title=CVE-2024-1111 in busybox::" in log
+    assert digest in step.summary_file.read_text()
+
+
+def test_the_image_holds_only_the_action_s_code(stack: StackClient, action_image: docker.models.images.Image) -> None:
+    listing = stack.docker().containers.run(
+        action_image.id,
+        entrypoint=["find", "/app", "-type", "f", "-not", "-name", "*.pyc"],
+        network_mode="none",
+        remove=True,
+    )
+    shipped = {Path(line).relative_to("/app") for line in listing.decode().split()}
+    assert shipped == action_code_files()
