@@ -46,7 +46,7 @@ class CredentialRequest:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedCredentials:
-    credentials: aws.AwsCredentials | None  # None: boto3's default chain (environment, profile)
+    credentials: aws.AwsCredentials | None  # None: botocore's default chain (environment, profile)
     account_id: str
     identity_arn: str
 

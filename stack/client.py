@@ -104,18 +104,14 @@ class StackClient:
         """A role in `account_id` that `trusted_role_arn` may assume with sts:AssumeRole (cross-account)."""
         trust = {
             "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": trusted_role_arn}, "Action": "sts:AssumeRole"}
-            ],
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted_role_arn}, "Action": "sts:AssumeRole"}],
         }
         return self._role(self.iam(account_id), role_name, trust)
 
     @staticmethod
     def _role(iam: Any, role_name: str, trust: dict[str, Any]) -> str:
         try:
-            return iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-                "Arn"
-            ]
+            return iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         except iam.exceptions.EntityAlreadyExistsException:
             iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(trust))
             return iam.get_role(RoleName=role_name)["Role"]["Arn"]

@@ -244,10 +244,12 @@ def parts(config: StackConfig) -> list[Part]:
         Part(
             "faults",
             [python, "-m", "stack.faults"],
-            lambda: http_ok(f"{config.fault_proxy_url}/_faults/health")
-            and all(
-                http_ok(f"https://{registry.address}/v2/", accept=(401,), context=_insecure_context())
-                for registry in proxied
+            lambda: (
+                http_ok(f"{config.fault_proxy_url}/_faults/health")
+                and all(
+                    http_ok(f"https://{registry.address}/v2/", accept=(401,), context=_insecure_context())
+                    for registry in proxied
+                )
             ),
             "stack.faults",
         )

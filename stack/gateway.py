@@ -3,9 +3,9 @@
 Clients reach it through `AWS_ENDPOINT_URL`. Every request is forwarded to the moto server; around
 that, the gateway makes the pieces behave as one ECR:
 
-- registry → API: before any call about a repository, what the registry serves under each tag is put
-  into moto with the registry's own digest (and a scan starts when the repository scans on push), so a
-  read right after a push sees it;
+- registry → API: before any call about a repository, what the registry serves under each tag (read
+  from its storage) is put into moto with the registry's own digest, and a scan starts when the
+  repository scans on push; so a read right after a push sees it;
 - API → registry: a `PutImage` (adding a tag through the API) writes the same manifest to the registry;
 - scans: a scan stays `IN_PROGRESS` for the delay a test sets (`POST /_stack/scan-delay`), and findings
   are served in pages of `maxResults` with `nextToken`, as ECR does (moto returns them all at once);
@@ -22,6 +22,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,12 +37,6 @@ from stack.config import OIDC_ISSUER, OIDC_ISSUER_HOST, Registry, StackConfig
 from stack.serving import serve
 
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
-MANIFEST_TYPES = {
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-}
 DEFAULT_FINDINGS_PAGE = 100
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
@@ -63,9 +58,7 @@ class Gateway:
         self.oidc_public_key = key.public_key()
 
     # Registry side ----------------------------------------------------------------------------
-    def registry_request(
-        self, registry: Registry, method: str, path: str, **kwargs: Any
-    ) -> requests.Response:
+    def registry_request(self, registry: Registry, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.http.request(
             method,
             f"https://{registry.address}{path}",
@@ -75,47 +68,53 @@ class Gateway:
             **kwargs,
         )
 
+    def storage(self, registry: Registry) -> Path:
+        """The registry's storage (its filesystem driver's layout, stable across distribution releases)."""
+        return self.config.registry_dir(registry) / "data" / "docker" / "registry" / "v2"
+
+    def served_tags(self, registry: Registry, repository: str) -> dict[str, str]:
+        """Tag → digest as the registry serves them, read from its storage: a push is there as soon as
+        the registry has answered it, with no request to make (this runs before every ECR call)."""
+        tags = self.storage(registry) / "repositories" / repository / "_manifests" / "tags"
+        served = {}
+        for link in tags.glob("*/current/link") if tags.is_dir() else ():
+            served[link.parent.parent.name] = link.read_text().strip()
+        return served
+
     def sync_repository(self, registry: Registry, repository: str) -> None:
         """Make ECR's view of `repository` match what the registry serves under each tag.
 
         Run before every call about a repository, so that a read right after a push sees the push,
         as it does in ECR, where the registry and the API are one service.
         """
-        listing = self.registry_request(registry, "GET", f"/v2/{repository}/tags/list")
-        if listing.status_code != 200:
+        served = self.served_tags(registry, repository)
+        if not served:
             return
         ecr = admin_client(self.config, "ecr", registry.account_id, registry.region, direct=True)
         try:
             pages = ecr.get_paginator("describe_images").paginate(repositoryName=repository)
             known = {
-                tag: d["imageDigest"]
-                for page in pages
-                for d in page["imageDetails"]
-                for tag in d.get("imageTags", [])
+                tag: d["imageDigest"] for page in pages for d in page["imageDetails"] for tag in d.get("imageTags", [])
             }
         except ClientError:
             return  # no such repository in ECR: a push ECR would have refused
-        for tag in listing.json().get("tags") or []:
-            head = self.registry_request(
-                registry,
-                "HEAD",
-                f"/v2/{repository}/manifests/{tag}",
-                headers={"Accept": ", ".join(MANIFEST_TYPES)},
-            )
-            digest = head.headers.get("Docker-Content-Digest")
-            if head.status_code == 200 and known.get(tag) != digest:
-                self.import_manifest(ecr, registry, repository, tag, digest, head.headers["Content-Type"])
+        for tag, digest in served.items():
+            if known.get(tag) != digest:
+                self.import_manifest(ecr, registry, repository, tag, digest)
 
-    def import_manifest(
-        self, ecr: Any, registry: Registry, repository: str, tag: str, digest: str, media_type: str
-    ) -> None:
-        manifest = self.registry_request(
-            registry, "GET", f"/v2/{repository}/manifests/{digest}", headers={"Accept": media_type}
+    def import_manifest(self, ecr: Any, registry: Registry, repository: str, tag: str, digest: str) -> None:
+        algorithm, _, hexdigest = digest.partition(":")
+        manifest = (self.storage(registry) / "blobs" / algorithm / hexdigest[:2] / hexdigest / "data").read_bytes()
+        document = json.loads(manifest)
+        media_type = document.get("mediaType") or (
+            "application/vnd.oci.image.index.v1+json"
+            if "manifests" in document
+            else "application/vnd.oci.image.manifest.v1+json"
         )
         try:
             ecr.put_image(
                 repositoryName=repository,
-                imageManifest=manifest.content.decode(),
+                imageManifest=manifest.decode(),
                 imageManifestMediaType=media_type,
                 imageDigest=digest,
                 imageTag=tag,
@@ -137,9 +136,7 @@ class Gateway:
         tag = image["imageId"].get("imageTag")
         if not tag:
             return
-        media_type = (
-            request.get("imageManifestMediaType") or json.loads(request["imageManifest"])["mediaType"]
-        )
+        media_type = request.get("imageManifestMediaType") or json.loads(request["imageManifest"])["mediaType"]
         reply = self.registry_request(
             registry,
             "PUT",
@@ -198,9 +195,7 @@ class Gateway:
                 options={"verify_aud": False},
             )
         except jwt.PyJWTError as error:
-            raise StsRefusal(
-                HTTPStatus.BAD_REQUEST, "InvalidIdentityToken", f"Invalid token: {error}"
-            ) from None
+            raise StsRefusal(HTTPStatus.BAD_REQUEST, "InvalidIdentityToken", f"Invalid token: {error}") from None
         account_id = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
         iam = admin_client(self.config, "iam", account_id or "000000000000", "us-east-1", direct=True)
         provider_arn = f"arn:aws:iam::{account_id}:oidc-provider/{OIDC_ISSUER_HOST}"
@@ -344,9 +339,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             )
             content = reply.content
             if target.startswith(ECR_TARGET) and reply.status_code == 200:
-                content = self._after_ecr(
-                    target.removeprefix(ECR_TARGET), json.loads(body or b"{}"), reply.json()
-                )
+                content = self._after_ecr(target.removeprefix(ECR_TARGET), json.loads(body or b"{}"), reply.json())
             self._send(reply.status_code, content, dict(reply.headers))
 
         def _sync(self, operation: str, request: dict[str, Any]) -> None:

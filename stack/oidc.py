@@ -128,9 +128,7 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
             audience = parse_qs(url.query).get("audience", [None])[0]
             token = issuer.issue(request_token, audience) if scheme.lower() == "bearer" else None
             if token is None:
-                self._reply(
-                    HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials: the bearer token is not valid"}
-                )
+                self._reply(HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials: the bearer token is not valid"})
                 return
             self._reply(HTTPStatus.OK, {"count": 2000, "value": token})
 
