@@ -45,9 +45,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from stack import control  # noqa: E402
+from stack.apps import write_app  # noqa: E402
 from stack.client import StackClient  # noqa: E402
 from stack.config import StackConfig  # noqa: E402
-from tests.helpers import RunnerStep, write_app  # noqa: E402
+from stack.runner import RunnerStep  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 DOCKER_CLI = Path("/usr/bin/docker")

@@ -8,9 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stack.apps import BUSYBOX
 from stack.client import StackClient
-from stack.config import StackConfig
-from tests.helpers import BUSYBOX, REPO_ROOT, RunnerStep, run_action
+from stack.config import REPO_ROOT, StackConfig
+from stack.runner import RunnerStep, run_action
 
 REPOSITORY = "demo/app"
 DEMO_FINDINGS = [

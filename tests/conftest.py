@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from stack import control
+from stack.apps import write_app
 from stack.client import StackClient
 from stack.config import StackConfig
-from tests.helpers import write_app
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from stack.apps import write_app
 from stack.base_image import ensure_base_image
 from stack.client import StackClient
-from tests.helpers import REPO_ROOT, RunnerStep, action_code_files, write_app
+from stack.config import REPO_ROOT
+from stack.runner import RunnerStep
+from tests.helpers import action_code_files
 from tests.test_main import HIGH_FINDING, queue_findings
 
 pytestmark = pytest.mark.stack

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from stack.apps import write_app
 from stack.client import StackClient
-from tests.helpers import RunnerStep, run_action, write_app
+from stack.runner import RunnerStep, declared_outputs, run_action
 
 pytestmark = pytest.mark.stack
 
@@ -103,6 +104,7 @@ def test_the_image_lands_under_every_tag_with_the_settings_asked_for(
 
     assert result.returncode == 0, result.stdout + result.stderr
     outputs = step.outputs()
+    assert set(outputs) == set(declared_outputs())
     digest = outputs["image-digest"]
     host = f"{stack.default_account}.dkr.ecr.{stack.region}.amazonaws.com"
     assert outputs["registry"] == host

@@ -14,7 +14,8 @@ from types import ModuleType
 
 from docker.utils import exclude_paths
 
-from tests.helpers import REPO_ROOT, action_code_files
+from stack.config import REPO_ROOT
+from tests.helpers import action_code_files
 
 LOCK = REPO_ROOT / "requirements.lock"
 CODE_SOURCES = {"ecr_action/", "entrypoint.py"}

@@ -23,8 +23,8 @@ from ecr_action.push import (
     push_image,
     registry_login,
 )
+from stack.apps import write_app
 from stack.client import StackClient
-from tests.helpers import write_app
 
 
 def ecr_client(stack: StackClient) -> Any:

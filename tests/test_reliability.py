@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from stack.apps import write_app
 from stack.client import StackClient
+from stack.config import REPO_ROOT
 from stack.faults import server_error, throttling
-from tests.helpers import REPO_ROOT, RunnerStep, run_action, write_app
+from stack.runner import RunnerStep, run_action
 
 pytestmark = pytest.mark.stack
 

@@ -20,8 +20,9 @@ import jwt
 import pytest
 
 from ecr_action.main import main
+from stack.apps import write_app
 from stack.client import StackClient
-from tests.helpers import RunnerStep, run_action, write_app
+from stack.runner import RunnerStep, run_action
 
 pytestmark = pytest.mark.stack
 
