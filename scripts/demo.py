@@ -55,6 +55,8 @@ def main() -> int:
             "repository": REPOSITORY,
             "context": "app",
             "tags": "v1, latest",
+            # The demo can be run again: a rebuilt image moves the tags (the default would refuse).
+            "if-tag-exists": "overwrite",
             "lifecycle-policy": (REPO_ROOT / "examples" / "terraform" / "lifecycle-policy.json").read_text(),
             "fail-on": "critical",
             "sarif-file": "ecr-scan.sarif",
