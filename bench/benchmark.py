@@ -458,8 +458,7 @@ def case_summary(case: Case, pairs: list[tuple[Run, Run]]) -> dict:
         "cli_median_seconds": median([b.seconds for b in clis]),
         "ratio_median": median([a.seconds / b.seconds for a, b in timed]),
         "ratios": [a.seconds / b.seconds for a, b in timed],
-        # The scan step left out on both sides: on the stack, the CLI's first ECR call after pushing several
-        # tags pays for the gateway importing each tag (see docs/benchmark.md), which real ECR does not.
+        # The scan step left out on both sides: the CLI's is two more processes (wait, then describe).
         "ratio_without_scan_median": median(
             [(a.seconds - a.steps.get("Scan", 0.0)) / (b.seconds - b.steps.get("scan", 0.0)) for a, b in timed]
         ),

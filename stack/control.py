@@ -60,16 +60,12 @@ def _pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def make_tls(config: StackConfig) -> None:
-    """One self-signed certificate for every registry's hostname and address."""
-    cert_path = config.tls_dir / "registry.crt"
-    if cert_path.exists():
-        return
-    config.tls_dir.mkdir(parents=True, exist_ok=True)
+def _self_signed(common_name: str, registries: list[Registry], key_path: Path, cert_path: Path) -> None:
+    """A self-signed certificate for the registries' hostnames and addresses."""
     key = _new_key()
-    names: list[x509.GeneralName] = [x509.DNSName(registry.host) for registry in config.registries]
-    names += [x509.IPAddress(ipaddress.ip_address(registry.address)) for registry in config.registries]
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecr-action local stack registry")])
+    names: list[x509.GeneralName] = [x509.DNSName(registry.host) for registry in registries]
+    names += [x509.IPAddress(ipaddress.ip_address(registry.address)) for registry in registries]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -82,37 +78,25 @@ def make_tls(config: StackConfig) -> None:
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(key, hashes.SHA256())
     )
-    (config.tls_dir / "registry.key").write_bytes(_pem(key))
+    key_path.write_bytes(_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def make_fault_tls(config: StackConfig) -> None:
-    """The fault proxy's certificate, for the fault region's registries, made trusted by the stack.
+def make_tls(config: StackConfig) -> None:
+    """One certificate for every registry; the fault proxy's own, for the fault region's registries.
 
-    It is its own certificate, added to `registry.crt` (which clients trust), so a stack made before
-    the fault region existed gains it without a new certificate for the registries already running.
+    The fault proxy's is added to `registry.crt` (which clients trust), so a stack made before the fault
+    region existed gains it without a new certificate for the registries already running.
     """
-    if not config.fault_cert.exists():
-        key = _new_key()
-        behind = [registry for registry in config.registries if registry.behind_fault_proxy]
-        names: list[x509.GeneralName] = [x509.DNSName(registry.host) for registry in behind]
-        names += [x509.IPAddress(ipaddress.ip_address(registry.address)) for registry in behind]
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecr-action local stack fault proxy")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        config.fault_key.write_bytes(_pem(key))
-        config.fault_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    config.tls_dir.mkdir(parents=True, exist_ok=True)
     trusted = config.tls_dir / "registry.crt"
+    if not trusted.exists():
+        _self_signed(
+            "ecr-action local stack registry", list(config.registries), config.tls_dir / "registry.key", trusted
+        )
+    if not config.fault_cert.exists():
+        behind = [registry for registry in config.registries if registry.behind_fault_proxy]
+        _self_signed("ecr-action local stack fault proxy", behind, config.fault_key, config.fault_cert)
     fault_cert = config.fault_cert.read_bytes()
     if fault_cert not in trusted.read_bytes():
         # Replaced in one step: the gateway reads this file while the stack runs.
@@ -302,7 +286,6 @@ def up(config: StackConfig) -> None:
     for directory in (config.logs, config.pids, config.docker_dir):
         directory.mkdir(parents=True, exist_ok=True)
     make_tls(config)
-    make_fault_tls(config)
     make_oidc_identity(config)
     make_hosts_file(config)
     for registry in config.registries:
