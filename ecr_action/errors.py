@@ -104,12 +104,17 @@ class ScanTimeoutError(ActionError):
     """The scan result did not arrive before `scan-timeout`."""
 
     title = "Scan timed out"
+    status = "TIMED_OUT"  # the `scan-status` output
 
 
 class ScanFailedError(ActionError):
     """ECR could not scan the image (failed, unsupported, findings unavailable)."""
 
     title = "Scan failed"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status  # ECR's scan status, for the `scan-status` output
 
 
 class GateFailedError(ActionError):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ecr_action import __version__, aws, build, credentials, push, report, repository, scan
-from ecr_action.errors import ActionError, GateFailedError, InputError
+from ecr_action.errors import ActionError, GateFailedError, InputError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding
 from ecr_action.gate import GateVerdict, evaluate
 from ecr_action.github import Workflow
@@ -129,7 +129,11 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
     write_push_outputs(workflow, repository_uri, pushed, resolved.account_id)
 
     with timings.stage(workflow, "Scan"):
-        outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest, pushed.media_type))
+        try:
+            outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest, pushed.media_type))
+        except (ScanFailedError, ScanTimeoutError) as error:
+            workflow.set_output("scan-status", error.status)
+            raise
         baseline = (
             scan.baseline_findings(ecr, inputs.repository, registry_id, inputs.baseline_tag)
             if inputs.baseline_tag and outcome.status != scan.SKIPPED

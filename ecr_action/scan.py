@@ -122,7 +122,8 @@ def wait_for_scan(
         raise ScanFailedError(
             f"{request.repository}@{request.digest} is a multi-platform image index, which ECR cannot "
             "scan, so there is no scan on push to wait for. Set `scan: manual`: the action then scans "
-            "each platform's image and merges their findings."
+            "each platform's image and merges their findings.",
+            status="UNSUPPORTED_IMAGE",
         )
     platforms = _platform_digests(ecr, request.repository, request.registry_id, request.digest)
     outcomes = [_wait_for_digest(ecr, request, digest, deadline) for digest in platforms]
@@ -184,7 +185,8 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
                 advice = FAILURE_ADVICE.get(status, "Check the image in the ECR console.")
                 raise ScanFailedError(
                     f"ECR's scan of {request.repository}@{digest} ended with status {status}: "
-                    f"{description or 'no description given'}. {advice}"
+                    f"{description or 'no description given'}. {advice}",
+                    status=status,
                 )
         if deadline.remaining() <= 0:
             raise ScanTimeoutError(_timeout_message(request, digest, status, deadline.waited()))
@@ -287,7 +289,9 @@ def _platform_digests(ecr: Any, repository: str, registry_id: str | None, digest
         if (manifest.get("annotations") or {}).get("vnd.docker.reference.type") != "attestation-manifest"
     ]
     if not digests:
-        raise ScanFailedError(f"The image index {repository}@{digest} lists no platform image to scan.")
+        raise ScanFailedError(
+            f"The image index {repository}@{digest} lists no platform image to scan.", status="UNSUPPORTED_IMAGE"
+        )
     return digests
 
 

@@ -259,3 +259,24 @@ def test_without_id_token_permission_the_fix_is_printed(
     result = run_action(environment)
     assert result.returncode == 1
     assert "permissions:%0A  id-token: write%0A  contents: read" in result.stdout
+
+
+def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    stack.scan_results(
+        {
+            "repositoryName": unique_name,
+            "imageId": {},
+            "imageScanStatus": {"status": "UNSUPPORTED_IMAGE", "description": "The operating system is not supported."},
+        }
+    )
+    result = run_action(step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name)))
+
+    assert result.returncode == 1
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and errors[0].startswith("::error title=Scan failed::")
+    assert "UNSUPPORTED_IMAGE" in errors[0]
+    outputs = step.outputs()
+    assert outputs["scan-status"] == "UNSUPPORTED_IMAGE"
+    assert outputs["image-digest"].startswith("sha256:")  # the push itself succeeded

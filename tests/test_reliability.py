@@ -436,6 +436,7 @@ def test_a_scan_that_never_completes_ends_at_the_deadline(
     assert timeout <= waited < timeout + 2, f"waited {waited:.1f} s for a {timeout} s scan-timeout"
     # The push itself succeeded, and says so; only the scan is missing.
     assert "image-digest" in step.outputs()
+    assert step.outputs()["scan-status"] == "TIMED_OUT"
 
 
 def test_two_runs_racing_on_a_new_repository_both_succeed(
