@@ -55,13 +55,13 @@ def parse_ignore_file(text: str, *, source: str) -> list[IgnoreEntry]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError([f"ignore-file: {source} is not valid YAML: {exc}"]) from None
+        raise InputError([f"input 'ignore-file': {source} is not valid YAML: {' '.join(str(exc).split())}"]) from None
     if document is None:
         return []
     if not isinstance(document, list):
         raise InputError(
             [
-                f"ignore-file: {source} must be a YAML list of entries like `- id: CVE-2024-1234`, "
+                f"input 'ignore-file': {source} must be a YAML list of entries like `- id: CVE-2024-1234`, "
                 f"`reason: ...`, `expires: 2025-12-31`; found a {type(document).__name__}"
             ]
         )
@@ -69,14 +69,14 @@ def parse_ignore_file(text: str, *, source: str) -> list[IgnoreEntry]:
     problems: list[str] = []
     for number, item in enumerate(document, start=1):
         entry, entry_problems = _parse_entry(item)
-        problems.extend(f"ignore-file: {source}, entry {number}: {problem}" for problem in entry_problems)
+        problems.extend(f"input 'ignore-file': {source}, entry {number}: {problem}" for problem in entry_problems)
         if entry is not None:
             entries.append(entry)
     seen: set[str] = set()
     for entry in entries:
         key = entry.vulnerability_id.casefold()
         if key in seen:
-            problems.append(f"ignore-file: {source}: {entry.vulnerability_id} is listed more than once")
+            problems.append(f"input 'ignore-file': {source}: {entry.vulnerability_id} is listed more than once")
         seen.add(key)
     if problems:
         raise InputError(problems)
@@ -115,7 +115,7 @@ def load_ignore_file(path: Path) -> list[IgnoreEntry]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError([f"ignore-file: cannot read {path}: {exc.strerror}"]) from None
+        raise InputError([f"input 'ignore-file': cannot read {path}: {exc.strerror}"]) from None
     return parse_ignore_file(text, source=str(path))
 
 

@@ -66,22 +66,22 @@ def test_every_problem_is_reported_at_once() -> None:
         parse_ignore_file(text, source="ignores.yml")
 
     assert raised.value.problems == [
-        "ignore-file: ignores.yml, entry 1: `reason` is missing or empty",
-        "ignore-file: ignores.yml, entry 2: `id` is missing or empty",
-        "ignore-file: ignores.yml, entry 3: unknown key `expire` (allowed: expires, id, reason)",
-        "ignore-file: ignores.yml, entry 4: `expires` must be a date written YYYY-MM-DD, not 'next week'",
-        "ignore-file: ignores.yml, entry 5: `expires` must be a date written YYYY-MM-DD, "
+        "input 'ignore-file': ignores.yml, entry 1: `reason` is missing or empty",
+        "input 'ignore-file': ignores.yml, entry 2: `id` is missing or empty",
+        "input 'ignore-file': ignores.yml, entry 3: unknown key `expire` (allowed: expires, id, reason)",
+        "input 'ignore-file': ignores.yml, entry 4: `expires` must be a date written YYYY-MM-DD, not 'next week'",
+        "input 'ignore-file': ignores.yml, entry 5: `expires` must be a date written YYYY-MM-DD, "
         "not datetime.datetime(2025, 1, 1, 10, 0)",
-        "ignore-file: ignores.yml, entry 6: must be a mapping with `id`, `reason` and optionally `expires`",
-        "ignore-file: ignores.yml: cve-7 is listed more than once",
+        "input 'ignore-file': ignores.yml, entry 6: must be a mapping with `id`, `reason` and optionally `expires`",
+        "input 'ignore-file': ignores.yml: cve-7 is listed more than once",
     ]
 
 
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("- id: [unclosed", "ignore-file: f.yml is not valid YAML"),
-        ("id: CVE-1\nreason: r\n", "ignore-file: f.yml must be a YAML list of entries"),
+        ("- id: [unclosed", "input 'ignore-file': f.yml is not valid YAML"),
+        ("id: CVE-1\nreason: r\n", "input 'ignore-file': f.yml must be a YAML list of entries"),
     ],
 )
 def test_ignore_file_that_is_not_a_list(text: str, problem: str) -> None:
@@ -96,7 +96,7 @@ def test_load_ignore_file(tmp_path: Path) -> None:
     path.write_text(IGNORE_FILE, encoding="utf-8")
 
     assert len(load_ignore_file(path)) == 3
-    with pytest.raises(InputError, match="ignore-file: cannot read"):
+    with pytest.raises(InputError, match="input 'ignore-file': cannot read"):
         load_ignore_file(tmp_path / "missing.yml")
 
 

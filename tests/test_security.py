@@ -224,9 +224,9 @@ def problem_names(stdout: str) -> list[str]:
     names = []
     for command in runner_commands(stdout).commands:
         assert command.name == "error" and command.properties == {"title": "Invalid input"}, command
-        found = re.match(r"input '([a-z-]+)': |(ignore-file): ", command.message)
+        found = re.match(r"input '([a-z-]+)': ", command.message)
         assert found is not None, command.message
-        names.append(found[1] or found[2])
+        names.append(found[1])
     return names
 
 
