@@ -1,15 +1,7 @@
 #!/usr/bin/env python3
 """The container's entry point: the runner passes inputs as INPUT_* variables (flags work too)."""
 
-import os
-import sys
-
-from ecr_action.main import main
+from ecr_action.main import exit_now, main
 
 if __name__ == "__main__":
-    code = main()
-    # Every file the run wrote is closed and no thread is left: flush the two streams and skip the
-    # interpreter's teardown of every imported module (botocore, docker: ~0.1 s of a run).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(main())

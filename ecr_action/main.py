@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from ecr_action import __version__, aws, build, credentials, push, report, repository, scan
 from ecr_action.errors import ActionError, GateFailedError, InputError, ScanFailedError, ScanTimeoutError
@@ -71,6 +71,15 @@ def main(
         )
         return 1
     return 0
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process once the streams are flushed, skipping the interpreter's teardown of every
+    imported module (botocore, docker: ~0.1 s of a run). Every file the run wrote is closed by then and
+    no thread is left."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run(inputs: Inputs, workflow: Workflow) -> None:
