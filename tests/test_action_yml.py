@@ -51,7 +51,6 @@ def test_runs_the_dockerfile(action: dict[str, Any]) -> None:
 
 
 def test_action_yml_follows_githubs_metadata_schema() -> None:
-    pytest.importorskip("check_jsonschema")
     checked = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-actions", str(ACTION_YML)],
         capture_output=True,
