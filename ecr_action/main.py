@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn, TextIO
 
+import docker
+
 from ecr_action import __version__, aws, build, credentials, push, report, repository, scan
 from ecr_action.errors import ActionError, GateFailedError, InputError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding
@@ -92,7 +94,9 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
     timings = Timings()
     if not inputs.push:
         with timings.stage(workflow, "Build"):
-            build_image(inputs, workflow, f"{inputs.repository}:{inputs.tags[0]}")
+            build_image(
+                build.engine(inputs.github.docker_host), inputs, workflow, f"{inputs.repository}:{inputs.tags[0]}"
+            )
         workflow.set_output("tags", json.dumps(list(inputs.tags)))
         workflow.info("push is false: the image was built and not pushed.")
         return
@@ -122,12 +126,13 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
 
     registry_id = inputs.registry_id or ensured.registry_id
     with timings.stage(workflow, "Build"):
-        image_id = build_image(inputs, workflow, f"{repository_uri}:{inputs.tags[0]}")
+        engine = build.engine(inputs.github.docker_host)
+        image_id = build_image(engine, inputs, workflow, f"{repository_uri}:{inputs.tags[0]}")
 
     with timings.stage(workflow, "Push"):
         auth = push.registry_login(ecr, registry_id, mask=workflow.mask)
         pushed = push.push_image(
-            build.engine(inputs.github.docker_host),
+            engine,
             ecr,
             push_spec(inputs, repository_uri, registry_id, ensured),
             image_id,
@@ -143,21 +148,19 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
         except (ScanFailedError, ScanTimeoutError) as error:
             workflow.set_output("scan-status", error.status)
             raise
-        baseline = (
-            scan.baseline_findings(ecr, inputs.repository, registry_id, inputs.baseline_tag)
-            if inputs.baseline_tag and outcome.status != scan.SKIPPED
-            else None
-        )
-        if inputs.baseline_tag and baseline is None and outcome.status != scan.SKIPPED:
-            workflow.warning(
-                f"No scanned image under baseline tag '{inputs.baseline_tag}': every finding counts as new.",
-                title="Baseline",
-            )
+        baseline = None
+        if inputs.baseline_tag and outcome.status != scan.SKIPPED:
+            baseline = scan.baseline_findings(ecr, inputs.repository, registry_id, inputs.baseline_tag)
+            if baseline is None:
+                workflow.warning(
+                    f"No scanned image under baseline tag '{inputs.baseline_tag}': every finding counts as new.",
+                    title="Baseline",
+                )
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
     report_and_gate(inputs, workflow, repository_uri, pushed, outcome, ignores, baseline, timings)
 
 
-def build_image(inputs: Inputs, workflow: Workflow, reference: str) -> str:
+def build_image(engine: docker.DockerClient, inputs: Inputs, workflow: Workflow, reference: str) -> str:
     spec = build.BuildSpec(
         context=inputs.context,
         dockerfile=inputs.file,
@@ -168,10 +171,9 @@ def build_image(inputs: Inputs, workflow: Workflow, reference: str) -> str:
         no_cache=inputs.no_cache,
         reference=reference,
     )
-    client = build.engine(inputs.github.docker_host)
     # The build log is text from the user's Dockerfile and its tools: never read as workflow commands.
     with workflow.stop_commands():
-        built = build.build_image(client, spec, log=workflow.info)
+        built = build.build_image(engine, spec, log=workflow.info)
     workflow.info(f"built {built.image_id}")
     return built.image_id
 

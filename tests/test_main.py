@@ -280,3 +280,17 @@ def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
     outputs = step.outputs()
     assert outputs["scan-status"] == "UNSUPPORTED_IMAGE"
     assert outputs["image-digest"].startswith("sha256:")  # the push itself succeeded
+
+
+def test_push_false_builds_without_aws(stack: StackClient, step: RunnerStep, unique_name: str) -> None:
+    # No role and no token request variables: a fork's pull request can still check that the image builds.
+    environment = step.environment(
+        stack, None, {"aws-region": stack.region, "repository": unique_name, "context": "app", "push": "false"}
+    )
+    result = run_action(environment)
+
+    assert result.returncode == 0, result.stdout
+    assert step.outputs() == {"tags": '["8f14e45"]'}
+    assert stack.docker().images.get(f"{unique_name}:8f14e45")
+    names = [r["repositoryName"] for r in stack.ecr().describe_repositories()["repositories"]]
+    assert unique_name not in names
