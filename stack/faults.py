@@ -30,11 +30,12 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from stack.config import Registry, StackConfig
+from stack.serving import serve as serve_http
 
 ECR_TARGET_SEPARATOR = "."
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
@@ -347,24 +348,23 @@ def body_pieces(stream: BinaryIO, head: HttpHead, *, until_close: bool) -> Itera
                     yield trailer
                     if trailer in (b"\r\n", b"\n"):
                         return
-            remaining = size + 2  # the chunk's data and its CRLF
-            while remaining:
-                piece = stream.read(min(remaining, COPY_BYTES))
-                if not piece:
-                    raise ConnectionError("connection closed inside a chunk")
-                remaining -= len(piece)
-                yield piece
+            yield from _exactly(stream, size + 2, "a chunk")  # the chunk's data and its CRLF
     elif head.content_length is not None:
-        remaining = head.content_length
-        while remaining:
-            piece = stream.read(min(remaining, COPY_BYTES))
-            if not piece:
-                raise ConnectionError("connection closed inside a body")
-            remaining -= len(piece)
-            yield piece
+        yield from _exactly(stream, head.content_length, "a body")
     elif until_close:
         while piece := stream.read1(COPY_BYTES):  # type: ignore[attr-defined]
             yield piece
+
+
+def _exactly(stream: BinaryIO, size: int, what: str) -> Iterator[bytes]:
+    """`size` bytes of `stream`, in pieces; a connection closed before them is an error."""
+    remaining = size
+    while remaining:
+        piece = stream.read(min(remaining, COPY_BYTES))
+        if not piece:
+            raise ConnectionError(f"connection closed inside {what}")
+        remaining -= len(piece)
+        yield piece
 
 
 def registry_request_facts(head: HttpHead, registry: Registry) -> dict[str, str]:
@@ -462,12 +462,13 @@ def serve(config: StackConfig) -> None:
     for registry in config.registries:
         if registry.behind_fault_proxy:
             servers.append(RegistryProxyServer(config, registry, book))
-    aws_server = ThreadingHTTPServer(("127.0.0.1", config.fault_proxy_port), make_aws_handler(config, book))
-    aws_server.daemon_threads = True
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"fault proxies: AWS on {config.fault_proxy_url}, registries of {config.fault_region}", flush=True)
-    aws_server.serve_forever()
+    serve_http(
+        config.fault_proxy_port,
+        make_aws_handler(config, book),
+        f"fault proxies: AWS on {config.fault_proxy_url}, registries of {config.fault_region}",
+    )
 
 
 if __name__ == "__main__":

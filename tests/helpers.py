@@ -37,3 +37,8 @@ def action_code_files() -> set[Path]:
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
     return package | {Path("entrypoint.py")}
+
+
+def app_inputs(stack: StackClient, role: str, repository: str, **more: str) -> dict[str, str]:
+    """The inputs most runs give: the region, the role, the repository and the app's context."""
+    return {"aws-region": stack.region, "role-to-assume": role, "repository": repository, "context": "app", **more}

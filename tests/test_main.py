@@ -11,6 +11,7 @@ import pytest
 from stack.apps import write_app
 from stack.client import StackClient
 from stack.runner import RunnerStep, declared_outputs, run_action
+from tests.helpers import app_inputs
 
 pytestmark = pytest.mark.stack
 
@@ -60,11 +61,6 @@ def step(tmp_path: Path) -> RunnerStep:
 @pytest.fixture
 def role(stack: StackClient, unique_name: str) -> str:
     return stack.github_role(unique_name.replace("/", "-"))
-
-
-def app_inputs(stack: StackClient, role: str, repository: str, **more: str) -> dict[str, str]:
-    """The inputs every run here gives: the region, the role, the repository and the app's context."""
-    return {"aws-region": stack.region, "role-to-assume": role, "repository": repository, "context": "app", **more}
 
 
 def test_the_image_lands_under_every_tag_with_the_settings_asked_for(

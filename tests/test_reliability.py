@@ -32,6 +32,7 @@ from stack.client import StackClient
 from stack.config import REPO_ROOT
 from stack.faults import server_error, throttling
 from stack.runner import RunnerStep, run_action
+from tests.helpers import app_inputs
 
 pytestmark = pytest.mark.stack
 
@@ -273,8 +274,7 @@ def test_every_aws_call_is_retried_through_throttling_and_server_errors(
     environment = through_fault_proxy(stack, step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app",
-         "tags": "v1, latest", "lifecycle-policy": json.dumps(LIFECYCLE)},
+        app_inputs(stack, role, unique_name, **{"tags": "v1, latest", "lifecycle-policy": json.dumps(LIFECYCLE)}),
     ))
 
     result = run_timed(environment)
@@ -308,8 +308,7 @@ def test_aws_calls_past_the_bound_fail_with_one_clear_error(
     environment = through_fault_proxy(stack, step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app",
-         "retries": str(retries)},
+        app_inputs(stack, role, unique_name, **{"retries": str(retries)}),
     ))
 
     result = run_timed(environment)
@@ -328,7 +327,7 @@ def test_a_trust_refusal_is_asked_once(faults: StackClient, step: RunnerStep, un
     role = stack.github_role(unique_name.replace("/", "-"), subjects=("repo:octo-org/other:*",))
     environment = through_fault_proxy(stack, step.environment(
         stack, stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app"},
+        app_inputs(stack, role, unique_name),
     ))
 
     result = run_timed(environment)
@@ -352,7 +351,7 @@ def test_the_token_endpoint_failing(
     stack.add_fault("aws", {"path": "^/idtoken"}, {"status": status, "body": "{}"}, times=None)
     environment = step.environment(
         stack, stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app"},
+        app_inputs(stack, role, unique_name),
     )
     environment["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"{stack.config.fault_proxy_url}/idtoken?api-version=2.0"
 
@@ -374,7 +373,7 @@ def test_the_token_endpoint_down_is_a_clear_error_on_time(
         closed_port = probe.getsockname()[1]
     environment = step.environment(
         stack, stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app"},
+        app_inputs(stack, role, unique_name),
     )
     environment["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"http://127.0.0.1:{closed_port}/idtoken?api-version=2.0"
 
@@ -402,7 +401,7 @@ def test_a_refused_registry_login_is_one_specific_error_without_retries(
     stack.add_fault("aws", {"operation": "GetAuthorizationToken"}, stale_token, times=None)
     environment = through_fault_proxy(stack, step.environment(
         stack, stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app"},
+        app_inputs(stack, role, unique_name),
     ))
 
     result = run_timed(environment)
@@ -423,8 +422,7 @@ def test_a_scan_that_never_completes_ends_at_the_deadline(
     stack.scan_delay(unique_name, 600)
     environment = step.environment(
         stack, stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app",
-         "scan-timeout": str(timeout), "scan-poll-interval": "1"},
+        app_inputs(stack, role, unique_name, **{"scan-timeout": str(timeout), "scan-poll-interval": "1"}),
     )
 
     result = run_timed(environment)

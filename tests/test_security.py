@@ -23,6 +23,7 @@ from ecr_action.main import main
 from stack.apps import write_app
 from stack.client import StackClient
 from stack.runner import RunnerStep, run_action
+from tests.helpers import app_inputs
 
 pytestmark = pytest.mark.stack
 
@@ -425,8 +426,7 @@ def test_secrets_appear_only_in_mask_commands(
     stage.arrange(stack, unique_name)
     environment = step.environment(
         stack, stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app",
-         **stage.inputs},
+        app_inputs(stack, role, unique_name, **{**stage.inputs}),
     )
     if stage.through_fault_proxy:
         environment["AWS_ENDPOINT_URL"] = stack.config.fault_proxy_url
