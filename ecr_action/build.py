@@ -1,83 +1,256 @@
-"""Build the image with the Docker Engine (through the `docker` SDK), streaming the engine's log."""
+"""Build the image with the Docker Engine API, streaming the engine's log.
+
+The request is made here rather than through `docker.APIClient.build`: that method takes registry
+credentials only from a Docker config file (the action writes none), cannot be stopped at a deadline,
+and its errors quote the request URL, whose query holds every build-arg value.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import re
+import socket
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
+import urllib3.exceptions
 
-from ecr_action.errors import BuildError, DockerEngineError
+from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
+from ecr_action.secrets import scrub
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCredentials:
+    """A registry's login, for the build's base images and for the push."""
+
+    registry: str  # host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com
+    username: str
+    password: str = field(repr=False)
+
+    def for_engine(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password, "serveraddress": self.registry}
 
 
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
     context: Path
     dockerfile: Path
-    build_args: tuple[tuple[str, str], ...]
+    build_args: tuple[tuple[str, str], ...] = field(repr=False)
     target: str | None
     labels: tuple[tuple[str, str], ...]
     pull: bool
     no_cache: bool
-    reference: str  # the local name given to the image: <repository uri>:<first tag>
+    registries: tuple[RegistryCredentials, ...] = ()  # logins for the base images' registries
+    timeout_seconds: float | None = None  # the whole build; None: no limit
+    # A name for the image on the engine, for a job that uses it after the step (push: false). A pushed
+    # image is named by the push, which checks that ECR received this very image.
+    local_name: str | None = None
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Texts that must never be printed: build-arg values and registry passwords."""
+        return tuple(value for _, value in self.build_args) + tuple(login.password for login in self.registries)
 
 
 @dataclass(frozen=True, slots=True)
 class BuiltImage:
     image_id: str  # sha256 of the image config: equal to the config digest in the pushed manifest
-    reference: str
+
+
+# `FROM [--platform=…] <account>.dkr.ecr.<region>.amazonaws.com/<repository>…`, any case for the keyword.
+_ECR_FROM = re.compile(
+    r"^\s*FROM\s+(?:--\S+\s+)*(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/", re.IGNORECASE | re.MULTILINE
+)
+
+
+def base_image_registries(dockerfile: str, region: str) -> tuple[str, ...]:
+    """Accounts of the ECR registries in `region` that the Dockerfile's FROM lines pull from."""
+    found = (account for account, from_region in _ECR_FROM.findall(dockerfile) if from_region == region)
+    return tuple(dict.fromkeys(found))
 
 
 def engine(base_url: str) -> docker.DockerClient:
+    """A client of the engine at `base_url`, checked with a ping: nothing in AWS changes before this."""
     try:
         client = docker.DockerClient(base_url=base_url, timeout=600)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
         raise DockerEngineError(
-            f"Cannot reach the Docker Engine at {base_url} ({error}). On GitHub-hosted Linux runners it is "
-            "always there; on a self-hosted runner, make sure Docker is running and the runner can use its socket."
+            f"Cannot reach the Docker Engine at {base_url} ({engine_error_text(error)}). On GitHub-hosted "
+            "Linux runners it is always there; on a self-hosted runner, make sure Docker is running and the "
+            "runner can use its socket."
         ) from None
     return client
 
 
+def engine_error_text(error: BaseException) -> str:
+    """What the engine said, without the request URL: a build's URL holds every build-arg value."""
+    if isinstance(error, docker.errors.APIError) and error.explanation:
+        return str(error.explanation).strip()
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return "the connection to the engine failed"
+    if isinstance(error, requests.exceptions.Timeout):
+        return "the engine did not answer in time"
+    return type(error).__name__
+
+
 def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[str], None]) -> BuiltImage:
+    """The image id of a classic-builder build of `spec`."""
+    secrets = spec.secret_values
+    api = client.api
+    context = _context_tar(spec)
     try:
-        chunks = client.api.build(
-            path=str(spec.context),
-            dockerfile=str(spec.dockerfile),
-            tag=spec.reference,
-            buildargs=dict(spec.build_args),
-            target=spec.target,
-            labels=dict(spec.labels),
-            pull=spec.pull,
-            nocache=spec.no_cache,
-            rm=True,
-            forcerm=True,
-            decode=True,
+        response = api._post(
+            api._url("/build"),
+            params=_build_params(spec),
+            data=context,
+            headers=_build_headers(spec),
+            stream=True,
+            timeout=None,
         )
-        image_id = follow_build_log(chunks, log)
-    except (docker.errors.APIError, requests.exceptions.RequestException) as error:
-        raise DockerEngineError(f"The Docker Engine failed during the build: {error}") from None
-    return BuiltImage(image_id=image_id, reference=spec.reference)
+        api._raise_for_status(response)
+        with _Watchdog(api, response, spec.timeout_seconds) as expired:
+            try:
+                image_id = follow_build_log(api._stream_helper(response, decode=True), log, secrets)
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+                if expired.is_set():
+                    raise _timed_out(spec) from None
+                raise
+            if expired.is_set():
+                raise _timed_out(spec)
+    except docker.errors.APIError as error:
+        raise BuildError(f"The Docker Engine refused the build: {scrub(engine_error_text(error), secrets)}") from None
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise DockerEngineError(
+            f"The Docker Engine failed during the build: {scrub(engine_error_text(error), secrets)}"
+        ) from None
+    finally:
+        context.close()
+    return BuiltImage(image_id=image_id)
 
 
-def follow_build_log(chunks: Iterable[Mapping[str, Any]], log: Callable[[str], None]) -> str:
+def follow_build_log(
+    chunks: Iterable[Mapping[str, Any]], log: Callable[[str], None], secrets: Iterable[str] = ()
+) -> str:
     """Pass the engine's log on line by line; the image id it reports last; BuildError on a failed step."""
+    secrets = tuple(secrets)
     image_id = ""
     for chunk in chunks:
         if "stream" in chunk:
             for line in str(chunk["stream"]).splitlines():
                 if line.strip():
-                    log(line)
+                    log(scrub(line, secrets))
         if "error" in chunk:
-            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-            raise BuildError(f"The image build failed: {str(detail).strip()} (the build log above has the step).")
+            detail = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
+            raise build_failure(scrub(detail, secrets))
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
     if not image_id:
         raise BuildError("The Docker Engine finished the build without reporting an image id.")
     return image_id
+
+
+def build_failure(detail: str) -> Exception:
+    """The engine's failure as the user can act on it; a base image the registry refused names it."""
+    if ".dkr.ecr." in detail and any(
+        word in detail.lower() for word in ("no basic auth credentials", "unauthorized", "denied", "401", "403")
+    ):
+        return RegistryLoginError(
+            f"The build could not pull a base image from ECR: {detail}. Allow ecr:GetAuthorizationToken, "
+            "ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on that repository for this role (and, for "
+            "another account's repository, a repository policy that lets this role pull)."
+        )
+    return BuildError(f"The image build failed: {detail} (the build log above has the step).")
+
+
+def _build_params(spec: BuildSpec) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "dockerfile": _dockerfile_in_context(spec),
+        "rm": True,
+        "forcerm": True,
+        "pull": spec.pull,
+        "nocache": spec.no_cache,
+        "buildargs": json.dumps(dict(spec.build_args)),
+        "labels": json.dumps(dict(spec.labels)),
+    }
+    if spec.target:
+        params["target"] = spec.target
+    if spec.local_name:
+        params["t"] = spec.local_name
+    return params
+
+
+def _build_headers(spec: BuildSpec) -> dict[str, str]:
+    headers = {"Content-Type": "application/tar"}
+    if spec.registries:
+        # The engine's X-Registry-Config: every registry the build may pull from, by host.
+        config = {login.registry: {"username": login.username, "password": login.password} for login in spec.registries}
+        headers["X-Registry-Config"] = base64.urlsafe_b64encode(json.dumps(config).encode()).decode()
+    return headers
+
+
+def _dockerfile_in_context(spec: BuildSpec) -> str:
+    """The Dockerfile's path inside the context tar (one outside the context is added to the tar)."""
+    if spec.dockerfile.is_relative_to(spec.context):
+        return spec.dockerfile.relative_to(spec.context).as_posix()
+    return _EXTERNAL_DOCKERFILE
+
+
+_EXTERNAL_DOCKERFILE = ".ecr-action.Dockerfile"
+
+
+def _context_tar(spec: BuildSpec) -> Any:
+    """The context as a tar, without what .dockerignore excludes (as the Docker CLI sends it)."""
+    ignore_file = spec.context / ".dockerignore"
+    exclude = None
+    if ignore_file.is_file():
+        lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        exclude = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    extra = None
+    if not spec.dockerfile.is_relative_to(spec.context):
+        extra = (_EXTERNAL_DOCKERFILE, spec.dockerfile.read_text(encoding="utf-8"))
+    return docker.utils.tar(str(spec.context), exclude=exclude, dockerfile=extra or (None, None), gzip=False)
+
+
+def _timed_out(spec: BuildSpec) -> BuildError:
+    return BuildError(
+        f"The build did not finish within 'build-timeout' ({spec.timeout_seconds:g} s) and was stopped. Make "
+        "the slow step faster (the log above shows where it was), or raise 'build-timeout'."
+    )
+
+
+class _Watchdog:
+    """Ends a streamed response at a deadline: shutting the socket down wakes the reading thread, and the
+    engine cancels a build whose client has gone."""
+
+    def __init__(self, api: docker.APIClient, response: Any, seconds: float | None) -> None:
+        self.expired = threading.Event()
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            raw = api._get_raw_response_socket(response)
+            self._sock = getattr(raw, "_sock", raw)  # a unix socket comes wrapped in a SocketIO
+            self._timer = threading.Timer(seconds, self._expire)
+            self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired.set()
+        with contextlib.suppress(OSError):  # already closed: the build has ended on its own
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> threading.Event:
+        if self._timer is not None:
+            self._timer.start()
+        return self.expired
+
+    def __exit__(self, *_: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,10 +106,14 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("scan-on-push", "scan-on-push setting of a created repository", "true"),
     # No defaults: unset leaves an existing repository as it is (it may be managed elsewhere, e.g. by
     # Terraform); a repository the action creates gets ECR's own defaults, MUTABLE and AES256.
-    InputSpec("image-tag-mutability", "tag mutability (unset: leave as is; MUTABLE on creation)",
-              choices=ImageTagMutability),
-    InputSpec("encryption-type", "encryption of a created repository (unset: AES256, or KMS with kms-key)",
-              choices=EncryptionType),
+    InputSpec(
+        "image-tag-mutability", "tag mutability (unset: leave as is; MUTABLE on creation)", choices=ImageTagMutability
+    ),
+    InputSpec(
+        "encryption-type",
+        "encryption of a created repository (unset: AES256, or KMS with kms-key)",
+        choices=EncryptionType,
+    ),
     InputSpec("kms-key", "KMS key for encryption-type KMS (default: the AWS managed key)"),
     InputSpec("lifecycle-policy", "lifecycle policy: inline JSON or a JSON file"),
     InputSpec("repository-policy", "repository policy: inline JSON or a JSON file"),
@@ -120,6 +125,7 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("labels", "key=value image labels, one a line, added to the OCI labels"),
     InputSpec("pull", "always pull the base images", "false"),
     InputSpec("no-cache", "build without the cache", "false"),
+    InputSpec("build-timeout", "seconds the build may take (default: no limit)", bounds=(1, 86400)),
     InputSpec("tags", "image tags, commas or lines (default: the short commit SHA)"),
     InputSpec("if-tag-exists", "what to do when a tag is taken", "skip-same-digest", choices=IfTagExists),
     InputSpec("push", "push the image (false: build and validate only)", "true"),
@@ -197,6 +203,7 @@ class Inputs:
     labels: tuple[tuple[str, str], ...]  # the OCI labels, then the user's; the user's win
     pull: bool
     no_cache: bool
+    build_timeout: int | None
     tags: tuple[str, ...]
     if_tag_exists: IfTagExists
     push: bool
@@ -279,9 +286,7 @@ def read_inputs(environ: Mapping[str, str], *, now: Callable[[], datetime] = _ut
         "aws_region": reader.matching("aws-region", _REGION),
         "role_to_assume": reader.matching("role-to-assume", _ROLE_ARN),
         "audience": reader.text("audience"),
-        "role_session_name": (
-            reader.matching("role-session-name", _SESSION_NAME) or _default_session_name(github)
-        ),
+        "role_session_name": (reader.matching("role-session-name", _SESSION_NAME) or _default_session_name(github)),
         "role_duration_seconds": reader.integer("role-duration-seconds"),
         "role_chaining": reader.boolean("role-chaining"),
         "chain_role_to_assume": reader.matching("chain-role-to-assume", _ROLE_ARN),
@@ -295,8 +300,9 @@ def read_inputs(environ: Mapping[str, str], *, now: Callable[[], datetime] = _ut
         "kms_key": reader.text("kms-key"),
         "lifecycle_policy": reader.policy("lifecycle-policy", policies.validate_lifecycle_policy),
         "repository_policy": reader.policy("repository-policy", policies.validate_repository_policy),
-        "repository_tags": reader.pairs("repository-tags", key_limit=128, value_limit=256,
-                                        count_limit=MAX_REPOSITORY_TAGS),
+        "repository_tags": reader.pairs(
+            "repository-tags", key_limit=128, value_limit=256, count_limit=MAX_REPOSITORY_TAGS
+        ),
         "context": (context := reader.build_context()),
         "file": reader.dockerfile(context),
         "build_args": reader.pairs("build-args"),
@@ -304,6 +310,7 @@ def read_inputs(environ: Mapping[str, str], *, now: Callable[[], datetime] = _ut
         "labels": _labels(github, github.event_time or now(), reader.pairs("labels")),
         "pull": reader.boolean("pull"),
         "no_cache": reader.boolean("no-cache"),
+        "build_timeout": reader.integer("build-timeout") if reader.given("build-timeout") else None,
         "tags": reader.tags(github.sha),
         "if_tag_exists": reader.choice("if-tag-exists"),
         "push": reader.boolean("push"),
@@ -331,15 +338,22 @@ def read_inputs(environ: Mapping[str, str], *, now: Callable[[], datetime] = _ut
 def _check_combinations(reader: _InputReader, values: Mapping[str, Any]) -> None:
     """Problems of inputs that are valid alone but not together; each line names both inputs."""
     if values["role_chaining"] and not reader.given("role-to-assume"):
-        reader.report("role-chaining", "got 'true'; it needs role-to-assume, the role to assume with the "
-                      "credentials already present: set role-to-assume")
+        reader.report(
+            "role-chaining",
+            "got 'true'; it needs role-to-assume, the role to assume with the "
+            "credentials already present: set role-to-assume",
+        )
     if reader.given("chain-role-to-assume") and not reader.given("role-to-assume"):
-        reader.report("chain-role-to-assume", "it needs role-to-assume, the first role of the chain: "
-                      "set role-to-assume")
+        reader.report(
+            "chain-role-to-assume", "it needs role-to-assume, the first role of the chain: set role-to-assume"
+        )
     kms_key, encryption_type = values["kms_key"], values["encryption_type"]
     if kms_key is not None and encryption_type not in (None, EncryptionType.KMS):
-        reader.report("kms-key", f"got {_shown(kms_key)}; it is only used with encryption-type KMS, but "
-                      f"encryption-type is {encryption_type}: set encryption-type to KMS or remove kms-key")
+        reader.report(
+            "kms-key",
+            f"got {_shown(kms_key)}; it is only used with encryption-type KMS, but "
+            f"encryption-type is {encryption_type}: set encryption-type to KMS or remove kms-key",
+        )
 
 
 def read_github_context(environ: Mapping[str, str]) -> GitHubContext:
@@ -383,15 +397,24 @@ def parse_cli(argv: Sequence[str]) -> dict[str, str]:
     for spec in INPUT_SPECS:
         # Booleans may be given bare (`--dry-run`), meaning true.
         value_count: dict[str, Any] = {"nargs": "?", "const": "true"} if spec.is_boolean else {}
-        parser.add_argument(f"--{spec.name}", dest=spec.name, metavar="VALUE", default=argparse.SUPPRESS,
-                            help=_cli_help(spec), **value_count)
+        parser.add_argument(
+            f"--{spec.name}",
+            dest=spec.name,
+            metavar="VALUE",
+            default=argparse.SUPPRESS,
+            help=_cli_help(spec),
+            **value_count,
+        )
     given, unknown = parser.parse_known_args(argv)
     if unknown:
-        raise InputError([
-            f"unknown flag {_shown(argument)}: see --help for the inputs" if argument.startswith("-")
-            else f"unexpected argument {_shown(argument)}: every input is given as --<input-name> VALUE"
-            for argument in unknown
-        ])
+        raise InputError(
+            [
+                f"unknown flag {_shown(argument)}: see --help for the inputs"
+                if argument.startswith("-")
+                else f"unexpected argument {_shown(argument)}: every input is given as --<input-name> VALUE"
+                for argument in unknown
+            ]
+        )
     return {INPUTS[name].variable: value for name, value in vars(given).items()}
 
 
@@ -485,8 +508,7 @@ class _InputReader:
     def tags(self, sha: str) -> tuple[str, ...] | None:
         if not self.given("tags"):
             if not sha:
-                self.report("tags", "missing, and there is no commit SHA (GITHUB_SHA) to default to: "
-                            "set tags")
+                self.report("tags", "missing, and there is no commit SHA (GITHUB_SHA) to default to: set tags")
                 return None
             return (sha[:7],)
         tags = self.items("tags", _IMAGE_TAG.accepts, _IMAGE_TAG.expected)
@@ -499,7 +521,11 @@ class _InputReader:
         return tags
 
     def pairs(
-        self, name: str, *, key_limit: int | None = None, value_limit: int | None = None,
+        self,
+        name: str,
+        *,
+        key_limit: int | None = None,
+        value_limit: int | None = None,
         count_limit: int | None = None,
     ) -> tuple[tuple[str, str], ...] | None:
         """key=value lines. Problems name lines and keys, never values: build arguments may be secrets."""
@@ -538,8 +564,9 @@ class _InputReader:
             self.reject(name, _shown(value), f"a path that resolves ({error})")
             return None
         if not resolved.is_relative_to(self._workspace):
-            self.reject(name, _shown(value), f"a path inside the workspace {self._workspace} (it resolves to "
-                        f"{resolved})")
+            self.reject(
+                name, _shown(value), f"a path inside the workspace {self._workspace} (it resolves to {resolved})"
+            )
             return None
         return resolved
 
@@ -573,8 +600,11 @@ class _InputReader:
             return None  # the context's problem is reported already
         path = self.path("file", str(context / "Dockerfile"))
         if path is not None and not path.is_file():
-            self.report("file", f"not given, and the default {path.relative_to(self._workspace)} does not "
-                        "exist: add a Dockerfile there or set file")
+            self.report(
+                "file",
+                f"not given, and the default {path.relative_to(self._workspace)} does not "
+                "exist: add a Dockerfile there or set file",
+            )
             return None
         return path
 
@@ -584,8 +614,18 @@ class _InputReader:
             return None
         # Resolving the whole path also catches a symlinked parent or an existing symlink at the path.
         path = self.path("sarif-file", value)
-        if path is not None and path.is_dir():
+        if path is None:
+            return None
+        if path.is_dir():
             self.reject("sarif-file", _shown(value), f"a file path ({path} is a directory)")
+            return None
+        # Checked now, not after the push: the report is written at the very end of the run.
+        existing = next(parent for parent in path.parents if parent.exists())
+        if not existing.is_dir():
+            self.reject("sarif-file", _shown(value), f"a path whose folders can be made ({existing} is a file)")
+            return None
+        if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            self.reject("sarif-file", _shown(value), f"a path the action can write ({existing} is not writable)")
             return None
         return path
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import docker
 
@@ -31,18 +33,37 @@ from ecr_action.inputs import ImageTagMutability, Inputs, ScanMode, parse_cli, r
 
 @dataclass
 class Timings:
-    """Seconds per stage, in run order, for the log and the job summary."""
+    """Seconds per stage, in run order, for the log and the job summary; and the stage now running."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    current: str = ""
 
     @contextmanager
     def stage(self, workflow: Workflow, name: str) -> Iterator[None]:
         started = time.monotonic()
+        self.current = name
         try:
             with workflow.group(name):
                 yield
         finally:
             self.seconds[name] = time.monotonic() - started
+        self.current = ""  # kept when the stage raised: a cancellation names it
+
+
+class Cancelled(BaseException):
+    """The runner stopped the job (SIGTERM) or the user pressed Ctrl-C (SIGINT).
+
+    A BaseException, like KeyboardInterrupt, so that no handler of ordinary errors swallows it on its
+    way out; the `finally` blocks on the way (log groups, stop-commands) still run.
+    """
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _raise_cancelled(signal_number: int, _frame: object) -> None:
+    raise Cancelled(signal_number)
 
 
 def main(
@@ -51,10 +72,14 @@ def main(
     environment = dict(os.environ if environ is None else environ)
     github = read_github_context(environment)
     workflow = Workflow(stream, output_path=github.output_path, summary_path=github.summary_path)
+    timings = Timings()
+    if threading.current_thread() is threading.main_thread():
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signal_number, _raise_cancelled)
     try:
         environment.update(parse_cli(sys.argv[1:] if argv is None else argv))
         inputs = read_inputs(environment)
-        run(inputs, workflow)
+        run(inputs, workflow, timings)
     except InputError as error:
         for problem in error.problems:
             workflow.error(problem, title=error.title)
@@ -62,12 +87,20 @@ def main(
     except ActionError as error:
         workflow.error(error.message, title=error.title)
         return 1
+    except (Cancelled, KeyboardInterrupt) as cancel:
+        signal_number = cancel.signal_number if isinstance(cancel, Cancelled) else signal.SIGINT
+        where = f"during the {timings.current} stage" if timings.current else "before any stage began"
+        workflow.error(
+            f"ecr-action was cancelled ({signal.Signals(signal_number).name}) {where}; nothing after it ran.",
+            title="Cancelled",
+        )
+        return 128 + signal_number
     except Exception as error:
         # A bug, not something the user did: say so, and keep the traceback for debug mode.
         if github.debug:
             workflow.info(traceback.format_exc())
         workflow.error(
-            f"ecr-action failed unexpectedly ({type(error).__name__}: {error}). Re-run with debug logging "
+            f"ecr-action failed unexpectedly ({type(error).__name__}). Re-run with debug logging "
             "(RUNNER_DEBUG=1) for the traceback, and report it.",
             title="Internal error",
         )
@@ -84,19 +117,19 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def run(inputs: Inputs, workflow: Workflow) -> None:
+def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     # Everything that can be found wrong without AWS is checked before the first call to it.
     ignores = resolve_ignores(
         inputs.ignore,
         load_ignore_file(inputs.ignore_file) if inputs.ignore_file else [],
         today=datetime.datetime.now(datetime.UTC).date(),
     )
-    timings = Timings()
+    # The engine is asked first: nothing in AWS changes for a build that cannot run.
+    engine = None if inputs.dry_run else build.engine(inputs.github.docker_host)
     if not inputs.push:
+        assert engine is not None
         with timings.stage(workflow, "Build"):
-            build_image(
-                build.engine(inputs.github.docker_host), inputs, workflow, f"{inputs.repository}:{inputs.tags[0]}"
-            )
+            build_image(engine, inputs, workflow, registries=(), local_name=f"{inputs.repository}:{inputs.tags[0]}")
         workflow.set_output("tags", json.dumps(list(inputs.tags)))
         workflow.info("push is false: the image was built and not pushed.")
         return
@@ -123,20 +156,27 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
             f"would build {inputs.file} in {inputs.context} and push {repository_uri} as {', '.join(inputs.tags)}"
         )
         return
+    assert engine is not None
 
-    registry_id = inputs.registry_id or ensured.registry_id
+    registry_id = inputs.registry_id or ensured.registry_id or resolved.account_id
+    # The baseline is the image the tag names before this run: once pushed, it may name our own image.
+    baseline_digest = None
+    if inputs.baseline_tag and inputs.scan is not ScanMode.SKIP:
+        baseline_digest = scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.baseline_tag)
     with timings.stage(workflow, "Build"):
-        engine = build.engine(inputs.github.docker_host)
-        image_id = build_image(engine, inputs, workflow, f"{repository_uri}:{inputs.tags[0]}")
+        base_registries = build.base_image_registries(
+            inputs.file.read_text(encoding="utf-8", errors="replace"), inputs.aws_region
+        )
+        logins = push.registry_logins(ecr, [registry_id, *base_registries], mask=workflow.mask)
+        image_id = build_image(engine, inputs, workflow, registries=logins)
 
     with timings.stage(workflow, "Push"):
-        auth = push.registry_login(ecr, registry_id, mask=workflow.mask)
         pushed = push.push_image(
             engine,
             ecr,
             push_spec(inputs, repository_uri, registry_id, ensured),
             image_id,
-            auth,
+            logins[0],
             log=workflow.info,
         )
         workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")
@@ -148,19 +188,41 @@ def run(inputs: Inputs, workflow: Workflow) -> None:
         except (ScanFailedError, ScanTimeoutError) as error:
             workflow.set_output("scan-status", error.status)
             raise
-        baseline = None
+        baseline, notes = None, []
         if inputs.baseline_tag and outcome.status != scan.SKIPPED:
-            baseline = scan.baseline_findings(ecr, inputs.repository, registry_id, inputs.baseline_tag)
-            if baseline is None:
-                workflow.warning(
-                    f"No scanned image under baseline tag '{inputs.baseline_tag}': every finding counts as new.",
-                    title="Baseline",
-                )
+            baseline, missing = baseline_findings(ecr, inputs, registry_id, baseline_digest, pushed.digest)
+            if missing:
+                workflow.warning(missing, title="Baseline")
+                notes.append(missing)
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
-    report_and_gate(inputs, workflow, repository_uri, pushed, outcome, ignores, baseline, timings)
+    report_and_gate(inputs, workflow, repository_uri, pushed, outcome, ignores, baseline, timings, notes)
 
 
-def build_image(engine: docker.DockerClient, inputs: Inputs, workflow: Workflow, reference: str) -> str:
+def baseline_findings(
+    ecr: Any, inputs: Inputs, registry_id: str, baseline_digest: str | None, pushed_digest: str
+) -> tuple[tuple[Finding, ...] | None, str]:
+    """(findings, "") of the image the baseline tag named before this run, or (None, why there are none)."""
+    if baseline_digest is None:
+        reason = "no image had that tag before this run"
+    elif baseline_digest == pushed_digest:
+        # An image is never its own baseline: its findings would all count as already accepted.
+        reason = "it names the image this run pushed"
+    else:
+        findings = scan.baseline_findings(ecr, inputs.repository, registry_id, baseline_digest)
+        if findings is not None:
+            return findings, ""
+        reason = f"its image {baseline_digest} has no finished scan"
+    return None, f"No baseline from tag '{inputs.baseline_tag}': {reason}, so every finding counts as new."
+
+
+def build_image(
+    engine: docker.DockerClient,
+    inputs: Inputs,
+    workflow: Workflow,
+    *,
+    registries: Sequence[build.RegistryCredentials],
+    local_name: str | None = None,
+) -> str:
     spec = build.BuildSpec(
         context=inputs.context,
         dockerfile=inputs.file,
@@ -169,7 +231,9 @@ def build_image(engine: docker.DockerClient, inputs: Inputs, workflow: Workflow,
         labels=inputs.labels,
         pull=inputs.pull,
         no_cache=inputs.no_cache,
-        reference=reference,
+        registries=tuple(registries),
+        timeout_seconds=inputs.build_timeout,
+        local_name=local_name,
     )
     # The build log is text from the user's Dockerfile and its tools: never read as workflow commands.
     with workflow.stop_commands():
@@ -187,6 +251,7 @@ def report_and_gate(
     ignores: Ignores,
     baseline: tuple[Finding, ...] | None,
     timings: Timings,
+    notes: Sequence[str] = (),
 ) -> None:
     verdict = evaluate(
         outcome.findings,
@@ -234,7 +299,7 @@ def report_and_gate(
                     verdict=verdict,
                     tags=pushed.tags,
                     timings=dict(timings.seconds),
-                    warnings=tuple(warnings),
+                    warnings=(*warnings, *notes),
                 )
             )
         )

@@ -15,8 +15,16 @@ LIFECYCLE_TAG_STATUSES = ("tagged", "untagged", "any")
 LIFECYCLE_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed")
 REPOSITORY_POLICY_VERSIONS = ("2008-10-17", "2012-10-17")
 REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
+LIFECYCLE_POLICY_MAX_CHARACTERS = 30_720
 _STATEMENT_OPTIONAL_FIELDS = (
-    "Sid", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition",
+    "Sid",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
 )
 
 
@@ -33,7 +41,7 @@ def validate_lifecycle_policy(text: str) -> str:
                 f"rules[{index}]: a rule with tagStatus 'any' must have the highest rulePriority "
                 f"({rule['rulePriority']} is lower than {highest} of {priorities[highest]})"
             )
-    return _canonical(document)
+    return _within_limit(_canonical(document), LIFECYCLE_POLICY_MAX_CHARACTERS)
 
 
 def validate_repository_policy(text: str) -> str:
@@ -43,18 +51,17 @@ def validate_repository_policy(text: str) -> str:
     if document["Version"] not in REPOSITORY_POLICY_VERSIONS:
         raise ValueError(f"Version: expected {' or '.join(REPOSITORY_POLICY_VERSIONS)}")
     _check_items(document["Statement"], "Statement", _check_statement, unique="Sid")
-    canonical = _canonical(document)
-    if len(canonical) > REPOSITORY_POLICY_MAX_CHARACTERS:
-        raise ValueError(
-            f"{len(canonical)} characters without whitespace; ECR accepts at most "
-            f"{REPOSITORY_POLICY_MAX_CHARACTERS}"
-        )
+    return _within_limit(_canonical(document), REPOSITORY_POLICY_MAX_CHARACTERS)
+
+
+def _within_limit(canonical: str, limit: int) -> str:
+    """The policy as sent to ECR, if ECR accepts its length."""
+    if len(canonical) > limit:
+        raise ValueError(f"{len(canonical)} characters without whitespace; ECR accepts at most {limit}")
     return canonical
 
 
-def _check_items(
-    items: Any, name: str, check: Callable[[Any, str], None], *, unique: str
-) -> dict[Any, str]:
+def _check_items(items: Any, name: str, check: Callable[[Any, str], None], *, unique: str) -> dict[Any, str]:
     """Check each item of the non-empty list `items`; returns where each value of the field `unique` is."""
     if not isinstance(items, list) or not items:
         raise ValueError(f"{name}: expected a non-empty list")
@@ -120,7 +127,7 @@ def _check_statement(statement: Any, where: str) -> None:
             raise ValueError(f"{where}: needs exactly one of {', '.join(pair)}")
     principal = statement.get("Principal", statement.get("NotPrincipal"))
     if principal != "*" and not (isinstance(principal, dict) and principal):
-        raise ValueError(f"{where}: a principal is \"*\" or a non-empty object such as {{\"AWS\": [...]}}")
+        raise ValueError(f'{where}: a principal is "*" or a non-empty object such as {{"AWS": [...]}}')
     action_name = "Action" if "Action" in statement else "NotAction"
     actions = statement[action_name]
     if not isinstance(actions, str):

@@ -11,9 +11,9 @@ import base64
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -24,6 +24,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_random_exponential
 
 from ecr_action import aws
+from ecr_action.build import RegistryCredentials, engine_error_text
 from ecr_action.errors import (
     AccessDeniedError,
     DockerEngineError,
@@ -44,7 +45,7 @@ MANIFEST_MEDIA_TYPES = [
 TRANSIENT = re.compile(
     r"unexpected (HTTP )?status: 5\d\d|\b5\d\d\b|connection reset|broken pipe|\bEOF\b|i/o timeout|timed? ?out|"
     r"TLS handshake|connection refused|too ?many ?requests|\b429\b|service unavailable|bad gateway|"
-    r"internal server error",
+    r"internal server error|use of closed network connection",
     re.IGNORECASE,
 )
 NOT_AUTHENTICATED = re.compile(r"no basic auth credentials|unauthorized|authentication required", re.IGNORECASE)
@@ -53,16 +54,6 @@ IMMUTABLE = re.compile(r"tag invalid|immutable|cannot be overwritten", re.IGNORE
 # PutImage calls made at once when adding tags.
 MAX_TAG_WORKERS = 8
 NO_REPOSITORY = re.compile(r"name unknown|repository .* does not exist", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryAuth:
-    registry: str  # host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com
-    username: str
-    password: str = field(repr=False)
-
-    def for_engine(self) -> dict[str, str]:
-        return {"username": self.username, "password": self.password, "serveraddress": self.registry}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +94,26 @@ class _TransientPushError(Exception):
     pass
 
 
-def registry_login(ecr: Any, registry_id: str | None, *, mask: Callable[[str], None]) -> RegistryAuth:
-    arguments = {"registryIds": [registry_id]} if registry_id else {}
-    with aws.translated("ecr", registry_id or ""):
-        data = ecr.get_authorization_token(**arguments)["authorizationData"][0]
-    token = data["authorizationToken"]
-    mask(token)
-    username, _, password = base64.b64decode(token).decode().partition(":")
-    # Masked before use: from here on, nothing can print the registry password in clear.
-    mask(password)
-    return RegistryAuth(data["proxyEndpoint"].removeprefix("https://"), username, password)
+def registry_logins(
+    ecr: Any, registry_ids: Sequence[str], *, mask: Callable[[str], None]
+) -> tuple[RegistryCredentials, ...]:
+    """A login per registry (none named: the credentials' own); each password masked before use."""
+    named = list(dict.fromkeys(registry_ids))
+    logins = []
+    with aws.translated("ecr", ", ".join(named)):
+        reply = ecr.get_authorization_token(**({"registryIds": named} if named else {}))
+    for data in reply["authorizationData"]:
+        token = data["authorizationToken"]
+        mask(token)
+        username, _, password = base64.b64decode(token).decode().partition(":")
+        # Masked before use: from here on, nothing can print the registry password in clear.
+        mask(password)
+        logins.append(RegistryCredentials(data["proxyEndpoint"].removeprefix("https://"), username, password))
+    return tuple(logins)
+
+
+def registry_login(ecr: Any, registry_id: str | None, *, mask: Callable[[str], None]) -> RegistryCredentials:
+    return registry_logins(ecr, [registry_id] if registry_id else [], mask=mask)[0]
 
 
 def existing_tags(ecr: Any, spec: PushSpec) -> dict[str, ExistingTag]:
@@ -179,7 +180,7 @@ def push_image(
     ecr: Any,
     spec: PushSpec,
     image_id: str,
-    auth: RegistryAuth,
+    auth: RegistryCredentials,
     *,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
@@ -195,10 +196,8 @@ def push_image(
     if same is None:
         first, *rest = to_write
         started = time.monotonic()
-        digest = upload(client, spec, image_id, first, auth, log=log, sleep=sleep)
+        digest, manifest, media_type = upload(client, ecr, spec, image_id, first, auth, log=log, sleep=sleep)
         log(f"uploaded {spec.repository_uri}:{first} in {time.monotonic() - started:.2f} s")
-        # One call checks ECR's view and reads the manifest the other tags are written with.
-        manifest, media_type = check_ecr_view(ecr, spec, digest, first)
     else:
         digest, rest, manifest, media_type = same.digest, list(to_write), same.manifest, same.media_type
         log(f"ECR already has this image ({digest}): adding tags without uploading")
@@ -212,14 +211,24 @@ def push_image(
 
 def upload(
     client: docker.DockerClient,
+    ecr: Any,
     spec: PushSpec,
     image_id: str,
     tag: str,
-    auth: RegistryAuth,
+    auth: RegistryCredentials,
     *,
     log: Callable[[str], None],
     sleep: Callable[[float], None],
-) -> str:
+) -> tuple[str, str, str]:
+    """(digest, manifest, media type) of `image_id` uploaded as `tag`, checked against ECR's view.
+
+    The engine pushes by name, and a name on an engine shared by several jobs (a self-hosted runner)
+    can be moved by another job between our tag and our push. So the name is set in each attempt, and
+    the image ECR received is checked to be ours (its config digest is our image id); a mismatch is
+    pushed again. The name stays afterwards, as `docker build -t` leaves it: removing an image's only
+    name deletes the image, and with it the next run's cache of the last step.
+    """
+
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         log(
@@ -237,20 +246,22 @@ def upload(
         reraise=True,
     )
     try:
-        client.api.tag(image_id, spec.repository_uri, tag)
         for attempt in retrying:
             with attempt:
+                client.api.tag(image_id, spec.repository_uri, tag)
                 lines = client.api.push(
                     spec.repository_uri, tag=tag, auth_config=auth.for_engine(), stream=True, decode=True
                 )
-                return follow_push_log(lines, spec, tag)
+                digest = follow_push_log(lines, spec, tag)
+                manifest, media_type = pushed_manifest(ecr, spec, digest, image_id)
+                return digest, manifest, media_type
     except _TransientPushError as error:
         raise PushError(
             f"Pushing {spec.repository_uri}:{tag} failed after {retrying.statistics.get('attempt_number', 1)} "
             f"attempts: {error}. The registry kept failing; re-run the job, or raise 'retries'/'retry-max-seconds'."
         ) from None
     except (docker.errors.APIError, requests.exceptions.RequestException) as error:
-        raise DockerEngineError(f"The Docker Engine failed during the push: {error}") from None
+        raise DockerEngineError(f"The Docker Engine failed during the push: {engine_error_text(error)}") from None
     raise AssertionError("unreachable: tenacity either returns or raises")
 
 
@@ -293,28 +304,30 @@ def push_failure(message: str, spec: PushSpec, tag: str) -> Exception:
     return PushError(f"Pushing {spec.repository_uri}:{tag} failed: {message}")
 
 
-def check_ecr_view(ecr: Any, spec: PushSpec, digest: str, tag: str) -> tuple[str, str]:
-    """The digest the registry gave must be what ECR's API shows under the tag just pushed.
+def pushed_manifest(ecr: Any, spec: PushSpec, digest: str, image_id: str) -> tuple[str, str]:
+    """The manifest and media type ECR holds under `digest`, which must be the image we built.
 
-    Returns that image's manifest and media type.
+    A config digest other than `image_id` means the engine pushed another job's image under our name
+    (a shared engine): transient, the next attempt tags and pushes again.
     """
     with aws.translated("ecr", spec.repository):
         images = ecr.batch_get_image(
             **_registry(spec),
             repositoryName=spec.repository,
-            imageIds=[{"imageTag": tag}],
+            imageIds=[{"imageDigest": digest}],
             acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
         )["images"]
-    if not images or images[0]["imageId"]["imageDigest"] != digest:
-        seen = images[0]["imageId"]["imageDigest"] if images else "nothing"
-        raise PushError(
-            f"The registry reported {digest} for {spec.repository}:{tag}, but ECR's API shows {seen}: another "
-            "job may have pushed the same tag at the same time. Re-run the job."
-        )
+    if not images:
+        raise _TransientPushError(f"the registry reported {digest}, which ECR's API does not show yet")
     image = images[0]
-    return image["imageManifest"], image.get("imageManifestMediaType") or json.loads(image["imageManifest"])[
-        "mediaType"
-    ]
+    manifest = image["imageManifest"]
+    config_digest = json.loads(manifest).get("config", {}).get("digest", "")
+    if config_digest != image_id:
+        raise _TransientPushError(
+            f"the engine pushed image {config_digest or 'unknown'} instead of {image_id} (another job on this "
+            "Docker Engine tagged the same name)"
+        )
+    return manifest, image.get("imageManifestMediaType") or json.loads(manifest)["mediaType"]
 
 
 def put_tag(ecr: Any, spec: PushSpec, manifest: str, media_type: str, tag: str) -> None:

@@ -138,9 +138,15 @@ def wait_for_scan(
     )
 
 
-def baseline_findings(ecr: Any, repository: str, registry_id: str | None, tag: str) -> tuple[Finding, ...] | None:
-    """The findings of the image under `tag`; None when there is no such image or no finished scan."""
+def tagged_digest(ecr: Any, repository: str, registry_id: str | None, tag: str) -> str | None:
+    """The digest `tag` names now; None when no image has that tag."""
     detail = _image_detail(ecr, repository, registry_id, {"imageTag": tag}, none_on="ImageNotFoundException")
+    return None if detail is None else str(detail["imageDigest"])
+
+
+def baseline_findings(ecr: Any, repository: str, registry_id: str | None, digest: str) -> tuple[Finding, ...] | None:
+    """The findings of the image `digest`; None when there is no such image or no finished scan."""
+    detail = _image_detail(ecr, repository, registry_id, {"imageDigest": digest}, none_on="ImageNotFoundException")
     if detail is None:
         return None
     if detail.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from ecr_action.build import BuildSpec, build_image, engine, follow_build_log
-from ecr_action.errors import BuildError, DockerEngineError
+from ecr_action.build import (
+    BuildSpec,
+    RegistryCredentials,
+    base_image_registries,
+    build_image,
+    engine,
+    follow_build_log,
+)
+from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
 from stack.client import StackClient
+from tests.helpers import build_and_push, ecr_login
 
 
 def spec_for(app_dir: Path, **changes: object) -> BuildSpec:
@@ -20,7 +29,6 @@ def spec_for(app_dir: Path, **changes: object) -> BuildSpec:
         "labels": (("org.opencontainers.image.revision", "abc123"),),
         "pull": False,
         "no_cache": False,
-        "reference": "local.test/app:v1",
     }
     values.update(changes)
     return BuildSpec(**values)
@@ -32,7 +40,7 @@ def test_build_streams_the_log_and_labels_the_image(stack: StackClient, app_dir:
     built = build_image(engine(stack.config.docker_host), spec_for(app_dir), log=lines.append)
 
     image = stack.docker().images.get(built.image_id)
-    assert "local.test/app:v1" in image.tags
+    assert image.tags == []  # named only by the push, which checks ECR got this very image
     assert image.labels["org.opencontainers.image.revision"] == "abc123"
     assert any(line.startswith("Step 1/") for line in lines)
 
@@ -77,3 +85,69 @@ def test_build_log_lines_are_passed_on_and_the_last_id_wins() -> None:
     ]
     assert follow_build_log(chunks, lines.append) == "sha256:2"
     assert lines == ["Step 1/2 : FROM scratch", "two", "lines"]
+
+
+SECRET_ARG = 's3cr3t/v@lue&x=1 "q"'
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["FROM scratch\nNOT_AN_INSTRUCTION here\n", "FROM scratch\nCOPY missing-file /x\n"],
+    ids=["parse-error", "missing-file"],
+)
+def test_build_errors_carry_no_request_url_and_no_build_arg_value(
+    stack: StackClient, app_dir: Path, dockerfile: str
+) -> None:
+    (app_dir / "Dockerfile").write_text(dockerfile)
+    lines: list[str] = []
+    with pytest.raises(BuildError) as raised:
+        build_image(
+            engine(stack.config.docker_host), spec_for(app_dir, build_args=(("TOKEN", SECRET_ARG),)), log=lines.append
+        )
+    shown = "\n".join([raised.value.message, *lines])
+    assert "http" not in shown and "buildargs" not in shown
+    for form in ("s3cr3t", "s3cr3t%2Fv%40lue"):
+        assert form not in shown
+
+
+@pytest.mark.stack
+def test_a_build_past_its_timeout_is_stopped_with_a_clear_error(stack: StackClient, app_dir: Path) -> None:
+    (app_dir / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sleep", "30"]\n'
+    )
+    started = time.monotonic()
+    with pytest.raises(BuildError, match=r"within 'build-timeout' \(2 s\)"):
+        build_image(
+            engine(stack.config.docker_host), spec_for(app_dir, timeout_seconds=2, no_cache=True), log=lambda _: None
+        )
+    assert time.monotonic() - started < 15
+
+
+def test_base_images_in_ecr_are_found_in_from_lines() -> None:
+    dockerfile = (
+        "ARG X\n"
+        "FROM 123456789012.dkr.ecr.us-east-1.amazonaws.com/base:1 AS base\n"
+        "from --platform=$BUILDPLATFORM 210987654321.dkr.ecr.us-east-1.amazonaws.com/tools/x@sha256:ab AS tools\n"
+        "FROM 333333333333.dkr.ecr.eu-west-1.amazonaws.com/elsewhere:1\n"
+        "FROM 123456789012.dkr.ecr.us-east-1.amazonaws.com/other:2\n"
+        "FROM public.ecr.aws/docker/library/alpine\n"
+        "RUN echo FROM 444444444444.dkr.ecr.us-east-1.amazonaws.com/not-a-from\n"
+    )
+    assert base_image_registries(dockerfile, "us-east-1") == ("123456789012", "210987654321")
+
+
+@pytest.mark.stack
+def test_a_private_base_image_builds_with_the_registry_login(
+    stack: StackClient, app_dir: Path, unique_name: str
+) -> None:
+    base_digest = build_and_push(stack, app_dir, unique_name, "base")
+    host, auth = ecr_login(stack, stack.default_account)
+    (app_dir / "Dockerfile").write_text(f"FROM {host}/{unique_name}@{base_digest}\nLABEL on=base\n")
+    login = RegistryCredentials(host, auth["username"], auth["password"])
+    docker_engine = engine(stack.config.docker_host)
+    with pytest.raises(RegistryLoginError, match=host.replace(".", r"\.")):
+        build_image(docker_engine, spec_for(app_dir, pull=True), log=lambda _: None)
+
+    built = build_image(docker_engine, spec_for(app_dir, pull=True, registries=(login,)), log=lambda _: None)
+    assert stack.docker().images.get(built.image_id).labels["on"] == "base"

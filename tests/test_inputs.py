@@ -182,6 +182,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         ),
         pull=True,
         no_cache=True,
+        build_timeout=None,
         tags=("latest", "v1.2.3"),
         if_tag_exists=IfTagExists.OVERWRITE,
         push=False,
@@ -255,6 +256,7 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
         target=None,
         pull=False,
         no_cache=False,
+        build_timeout=None,
         tags=("0123456",),
         if_tag_exists=IfTagExists.SKIP_SAME_DIGEST,
         push=True,
@@ -442,6 +444,11 @@ BAD_INPUTS = [
                  id="baseline-tag-dot"),
     pytest.param({"sarif-file": "reports"}, "input 'sarif-file': got 'reports'; expected a file path "
                  "({workspace}/reports is a directory)", id="sarif-file-directory"),
+    pytest.param({"sarif-file": "Dockerfile/scan.sarif"}, "input 'sarif-file': got 'Dockerfile/scan.sarif'; "
+                 "expected a path whose folders can be made ({workspace}/Dockerfile is a file)",
+                 id="sarif-file-under-a-file"),
+    pytest.param({"build-timeout": "0"}, "input 'build-timeout': got '0'; expected a whole number from 1 to 86400",
+                 id="build-timeout-zero"),
     pytest.param({"annotations": "51"}, "input 'annotations': got '51'; expected a whole number from 0 to 50",
                  id="annotations-high"),
     pytest.param({"summary": "False!"}, "input 'summary': got 'False!'; expected true or false (also True, "

@@ -4,12 +4,16 @@ the local stack: what lands in the registry and in ECR, what the step prints and
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from stack.apps import write_app
 from stack.client import StackClient
+from stack.config import REPO_ROOT
 from stack.runner import RunnerStep, declared_outputs, run_action
 from tests.helpers import app_inputs
 
@@ -290,3 +294,85 @@ def test_push_false_builds_without_aws(stack: StackClient, step: RunnerStep, uni
     assert stack.docker().images.get(f"{unique_name}:8f14e45")
     names = [r["repositoryName"] for r in stack.ecr().describe_repositories()["repositories"]]
     assert unique_name not in names
+
+
+def test_a_baseline_tag_among_the_pushed_tags_compares_with_the_image_it_named_before(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, tmp_path: Path
+) -> None:
+    # The tag both moves and is the baseline: the baseline must be the image it named before the push.
+    older = {**HIGH_FINDING, "name": "CVE-2020-0001", "severity": "CRITICAL"}
+    queue_findings(stack, unique_name, older)
+    # v1 keeps the first image tagged once main moves: the stack's ECR forgets an untagged image's scan.
+    first = run_action(
+        step.environment(
+            stack, stack.github_job(), app_inputs(stack, role, unique_name, tags="main,v1", **{"fail-on": "none"})
+        )
+    )
+    assert first.returncode == 0, first.stdout
+
+    write_app(step.workspace / "app", marker=f"{tmp_path.name}-changed")
+    queue_findings(stack, unique_name, older, CRITICAL_FINDING)
+    inputs = app_inputs(stack, role, unique_name, tags="main", **{"baseline-tag": "main", "if-tag-exists": "overwrite"})
+    second = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert second.returncode == 1, second.stdout
+    gate_errors = [line for line in second.stdout.splitlines() if line.startswith("::error title=Vulnerability gate")]
+    assert len(gate_errors) == 1 and "1 finding at or above CRITICAL" in gate_errors[0]
+    assert "1 already in baseline 'main'" in gate_errors[0]
+
+
+def test_in_a_new_repository_a_baseline_tag_it_pushes_is_no_baseline(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    queue_findings(stack, unique_name, CRITICAL_FINDING)
+    inputs = app_inputs(stack, role, unique_name, tags="main", **{"baseline-tag": "main"})
+    result = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert result.returncode == 1, result.stdout
+    assert "::error title=Vulnerability gate::1 finding at or above CRITICAL" in result.stdout
+    assert "No baseline from tag 'main': no image had that tag before this run" in step.summary_file.read_text()
+
+
+def test_an_engine_that_does_not_answer_stops_the_run_before_aws_changes(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, tmp_path: Path
+) -> None:
+    environment = step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name))
+    environment["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
+    result = run_action(environment)
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1].startswith("::error title=Docker Engine::Cannot reach the Docker Engine")
+    names = [r["repositoryName"] for r in stack.ecr().describe_repositories()["repositories"]]
+    assert unique_name not in names
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_a_cancelled_run_ends_stop_commands_and_names_the_stage(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, tmp_path: Path, signal_number: int
+) -> None:
+    (step.workspace / "app" / "Dockerfile").write_text(
+        f'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo {tmp_path.name}; sleep 60"]\n'
+    )
+    environment = step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name))
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "entrypoint.py")], env=environment, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line.rstrip("\n"))
+        if tmp_path.name in line and "echo" not in line:
+            process.send_signal(signal_number)
+            break
+    rest, _ = process.communicate(timeout=60)
+    lines = seen + rest.splitlines()
+
+    assert process.returncode == 128 + signal_number
+    token = next(line.split("::")[2] for line in lines if line.startswith("::stop-commands::"))
+    resumed = lines.index(f"::{token}::")
+    assert lines[resumed + 1 :] == [
+        "::endgroup::",
+        f"::error title=Cancelled::ecr-action was cancelled ({signal.Signals(signal_number).name}) during the "
+        "Build stage; nothing after it ran.",
+    ]
+    assert "Traceback" not in rest

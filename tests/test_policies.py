@@ -122,6 +122,9 @@ def test_valid_lifecycle_policies_pass(rules: list[dict[str, Any]]) -> None:
         pytest.param(lifecycle(rule(1, tagStatus="any"), rule(2)),
                      "rules[0]: a rule with tagStatus 'any' must have the highest rulePriority "
                      "(1 is lower than 2 of rules[1])", id="any-not-last"),
+        pytest.param(lifecycle(*[rule(index, tagStatus="tagged", tagPrefixList=[f"p{index}-" + "x" * 90] * 3)
+                                 for index in range(1, 101)]),
+                     "44079 characters without whitespace; ECR accepts at most 30720", id="too-long"),
     ],
 )
 def test_bad_lifecycle_policies_name_the_field(text: str, reason: str) -> None:

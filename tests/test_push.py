@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,12 @@ from typing import Any
 import boto3
 import pytest
 
-from ecr_action.build import BuildSpec, build_image, engine
+from ecr_action.build import BuildSpec, RegistryCredentials, build_image, engine
 from ecr_action.errors import ImmutableTagError, PushError, RegistryLoginError
 from ecr_action.inputs import IfTagExists
 from ecr_action.push import (
     ExistingTag,
     PushSpec,
-    RegistryAuth,
     follow_push_log,
     plan_tags,
     push_failure,
@@ -32,8 +32,8 @@ def ecr_client(stack: StackClient) -> Any:
     return session.client("ecr", endpoint_url=stack.config.gateway_url)
 
 
-def built(stack: StackClient, app_dir: Path, reference: str) -> str:
-    spec = BuildSpec(app_dir, app_dir / "Dockerfile", (), None, (), False, False, reference)
+def built(stack: StackClient, app_dir: Path) -> str:
+    spec = BuildSpec(app_dir, app_dir / "Dockerfile", (), None, (), False, False)
     return build_image(engine(stack.config.docker_host), spec, log=lambda _: None).image_id
 
 
@@ -58,7 +58,7 @@ class Pusher:
 
     def __call__(self, app_dir: Path, *tags: str, **changes: object):
         spec = push_spec(self.stack, self.repository, *tags, immutable=self.immutable, **changes)
-        image_id = built(self.stack, app_dir, f"{spec.repository_uri}:{tags[0]}")
+        image_id = built(self.stack, app_dir)
         return push_image(
             engine(self.stack.config.docker_host), self.ecr, spec, image_id, self.auth, log=self.log.append
         )
@@ -129,7 +129,7 @@ def test_a_wrong_registry_password_is_a_login_error_not_retried(
     aws_env: StackClient, app_dir: Path, unique_name: str
 ) -> None:
     push = Pusher(aws_env, unique_name)
-    push.auth = RegistryAuth(push.auth.registry, "AWS", "not-the-token")
+    push.auth = RegistryCredentials(push.auth.registry, "AWS", "not-the-token")
     with pytest.raises(RegistryLoginError, match="refused the login"):
         push(app_dir, "v1")
     assert not [line for line in push.log if "retrying" in line]
@@ -146,11 +146,31 @@ class FlakyEngine:
     def tag(self, *_: object) -> None:
         pass
 
+    def inspect_image(self, _: str) -> dict:
+        return {"Id": "sha256:id"}
+
+    def remove_image(self, *_: object, **__: object) -> None:
+        pass
+
     def push(self, *_: object, **__: object) -> list[dict]:
         self.pushes += 1
         if self.failures:
             return [{"status": "Pushing"}, {"error": self.failures.pop(0)}]
         return [{"aux": {"Tag": "v1", "Digest": "sha256:" + "a" * 64}}]
+
+
+class ManifestsByDigest:
+    """ECR's BatchGetImage by digest, answering a manifest whose config is the given image."""
+
+    def __init__(self, config_digest: str = "sha256:id") -> None:
+        self.config_digest = config_digest
+
+    def batch_get_image(self, **request: Any) -> dict:
+        manifest = {
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"digest": self.config_digest},
+        }
+        return {"images": [{"imageId": request["imageIds"][0], "imageManifest": json.dumps(manifest)}]}
 
 
 def test_transient_registry_faults_are_retried_with_a_log_line_each() -> None:
@@ -159,8 +179,15 @@ def test_transient_registry_faults_are_retried_with_a_log_line_each() -> None:
     engine_ = FlakyEngine(["received unexpected HTTP status: 503 Service Unavailable", "connection reset by peer"])
     log: list[str] = []
     spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 5, 60)
-    digest = upload(
-        engine_, spec, "sha256:id", "v1", RegistryAuth("r", "AWS", "p"), log=log.append, sleep=lambda _: None
+    digest, _, _ = upload(
+        engine_,
+        ManifestsByDigest(),
+        spec,
+        "sha256:id",
+        "v1",
+        RegistryCredentials("r", "AWS", "p"),
+        log=log.append,
+        sleep=lambda _: None,
     )
     assert digest == "sha256:" + "a" * 64 and engine_.pushes == 3
     assert [line.split(" failed")[0] for line in log] == [
@@ -176,7 +203,14 @@ def test_past_the_retry_budget_the_push_fails_once() -> None:
     spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 3, 60)
     with pytest.raises(PushError, match="failed after 3 attempts"):
         upload(
-            engine_, spec, "sha256:id", "v1", RegistryAuth("r", "AWS", "p"), log=lambda _: None, sleep=lambda _: None
+            engine_,
+            ManifestsByDigest(),
+            spec,
+            "sha256:id",
+            "v1",
+            RegistryCredentials("r", "AWS", "p"),
+            log=lambda _: None,
+            sleep=lambda _: None,
         )
     assert engine_.pushes == 3
 
@@ -241,3 +275,39 @@ def test_plan_tags(tags: tuple[str, ...], if_tag_exists: IfTagExists, immutable:
             plan_tags(spec, "sha256:image", EXISTING)
     else:
         assert plan_tags(spec, "sha256:image", EXISTING) == expected
+
+
+class SharedEngine:
+    """The stack's engine, with another job's build tagged under our name just before our first push."""
+
+    def __init__(self, real: Any, other_image: str) -> None:
+        self.real, self.other_image, self.api = real, other_image, self
+        self.pushes = 0
+
+    def tag(self, *args: Any, **kwargs: Any) -> Any:
+        return self.real.api.tag(*args, **kwargs)
+
+    def push(self, repository: str, *, tag: str, **kwargs: Any) -> Any:
+        self.pushes += 1
+        if self.pushes == 1:
+            self.real.api.tag(self.other_image, repository, tag)
+        return self.real.api.push(repository, tag=tag, **kwargs)
+
+
+@pytest.mark.stack
+def test_on_a_shared_engine_the_image_pushed_is_the_one_built(
+    aws_env: StackClient, tmp_path: Path, unique_name: str
+) -> None:
+    push = Pusher(aws_env, unique_name)
+    ours = built(aws_env, write_app(tmp_path / "ours", marker="ours"))
+    theirs = built(aws_env, write_app(tmp_path / "theirs", marker="theirs"))
+    shared = SharedEngine(engine(aws_env.config.docker_host), theirs)
+    spec = push_spec(aws_env, unique_name, "main", if_tag_exists=IfTagExists.OVERWRITE)
+
+    result = push_image(shared, push.ecr, spec, ours, push.auth, log=push.log.append, sleep=lambda _: None)
+
+    assert shared.pushes == 2
+    assert any("instead of" in line and "retrying" in line for line in push.log)
+    manifest = aws_env.registry_manifest(unique_name, "main")
+    assert manifest.headers["Docker-Content-Digest"] == result.digest
+    assert manifest.json()["config"]["digest"] == ours

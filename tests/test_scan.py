@@ -24,6 +24,7 @@ from ecr_action.scan import (
     SKIPPED,
     ScanRequest,
     baseline_findings,
+    tagged_digest,
     wait_for_scan,
 )
 from stack.client import StackClient
@@ -370,7 +371,8 @@ def test_baseline_is_the_finished_scan_of_the_tagged_image() -> None:
         },
         tags={"main": DIGEST},
     )
-    findings = baseline_findings(ecr, "team/app", None, "main")
+    assert tagged_digest(ecr, "team/app", None, "main") == DIGEST
+    findings = baseline_findings(ecr, "team/app", None, DIGEST)
     assert findings is not None
     assert [f.vulnerability_id for f in findings] == ["CVE-OLD", "CVE-OLDER"]
 
@@ -378,11 +380,11 @@ def test_baseline_is_the_finished_scan_of_the_tagged_image() -> None:
 @pytest.mark.parametrize("answer", ["ScanNotFoundException", IN_PROGRESS, scan_page("FAILED")])
 def test_no_baseline_without_a_finished_scan(answer: Any) -> None:
     ecr = FakeEcr({DIGEST: [answer]}, tags={"main": DIGEST})
-    assert baseline_findings(ecr, "team/app", None, "main") is None
+    assert baseline_findings(ecr, "team/app", None, DIGEST) is None
 
 
 def test_no_baseline_without_the_tag() -> None:
-    assert baseline_findings(FakeEcr({}), "team/app", None, "main") is None
+    assert tagged_digest(FakeEcr({}), "team/app", None, "main") is None
 
 
 def test_baseline_of_an_index_merges_its_platforms() -> None:
@@ -392,7 +394,7 @@ def test_baseline_of_an_index_merges_its_platforms() -> None:
             ARM64_DIGEST: [scan_page("COMPLETE", [basic_finding("CVE-ARM")])],
         }
     )
-    findings = baseline_findings(ecr, "team/app", None, "main")
+    findings = baseline_findings(ecr, "team/app", None, tagged_digest(ecr, "team/app", None, "main") or "")
     assert findings is not None
     assert [f.vulnerability_id for f in findings] == ["CVE-AMD", "CVE-ARM"]
 
