@@ -62,7 +62,7 @@ class ScanReport:
     verdict: GateVerdict
     tags: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds, in run order
-    warnings: tuple[str, ...] = ()  # e.g. expired ignores
+    warnings: tuple[str, ...] = ()  # e.g. expired ignores; the verdict's own warnings are shown too
 
 
 def most_severe_first(findings: Iterable[Finding], verdict: GateVerdict | None = None) -> list[Finding]:
@@ -210,7 +210,7 @@ def _summary_head(report: ScanReport) -> list[str]:
     if report.tags:
         lines.append(f"- **Tags:** {', '.join(_code(tag) for tag in report.tags)}")
     lines += [f"- **Scan:** {scan}", ""]
-    lines += [f"> [!WARNING]\n> {_text(warning)}\n" for warning in report.warnings]
+    lines += [f"> [!WARNING]\n> {_text(warning)}\n" for warning in (*report.warnings, *verdict.warnings)]
     lines += [
         "### Findings after ignores",
         "",

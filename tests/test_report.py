@@ -201,6 +201,22 @@ def test_summary_shows_image_counts_gate_ignores_and_timings() -> None:
     )
 
 
+def test_summary_shows_the_gates_warnings() -> None:
+    basic = Finding("CVE-1", Severity.CRITICAL, package="openssl", kind=ScanKind.BASIC)
+    report = scan_report([basic], fail_on=Severity.HIGH, fixable_only=True, declared_counts={Severity.HIGH: 2})
+
+    markdown = summary_markdown(report)
+
+    assert len(report.verdict.warnings) == 2
+    warnings = [line for line in markdown.splitlines() if line.startswith("> ") and "ECR" in line]
+    assert warnings[0].startswith("> ECR's basic scanning gives no fix data, so \\`fail-on-fixable-only\\`")
+    assert warnings[1].startswith("> ECR's scan summary (findingSeverityCounts) reports 2 HIGH findings, but only 0")
+    assert (
+        "**Gate** (fail-on: HIGH): 1 finding at or above HIGH (1 CRITICAL); "
+        "ECR reported 2 HIGH findings but only 0 could be read"
+    ) in markdown
+
+
 def test_summary_escapes_hostile_finding_text() -> None:
     markdown = summary_markdown(scan_report(HOSTILE, fail_on=Severity.HIGH))
 
