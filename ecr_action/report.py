@@ -40,6 +40,9 @@ _SECURITY_SEVERITY = {
     Severity.UNTRIAGED: "0.0",
 }
 _SARIF_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning"}
+# ECR can send a finding without a vulnerability id or a package; these stand in for them in text.
+UNNAMED_VULNERABILITY = "(unnamed vulnerability)"
+UNKNOWN_PACKAGE = "(unknown package)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +69,16 @@ class ScanReport:
 
 
 def most_severe_first(findings: Iterable[Finding], verdict: GateVerdict | None = None) -> list[Finding]:
-    """Severity, then those failing the gate, then CVSS; ids and packages make the order stable."""
+    """Severity, then those failing the gate, then CVSS, then those with a name and a package (an empty one
+    would sort first); ids and packages make the order stable."""
     return sorted(
         findings,
         key=lambda finding: (
             -finding.severity,
             not (verdict and verdict.fails(finding)),
             -(finding.cvss_score or 0.0),
+            not finding.vulnerability_id,
+            not finding.package,
             finding.vulnerability_id,
             finding.package,
             finding.installed_version,
@@ -154,10 +160,19 @@ def _annotation_level(finding: Finding, verdict: GateVerdict) -> AnnotationLevel
     return "warning" if finding.severity >= Severity.HIGH else "notice"
 
 
+def _name(finding: Finding) -> str:
+    return finding.vulnerability_id or UNNAMED_VULNERABILITY
+
+
+def _installed(finding: Finding) -> str:
+    """`package version`, as far as ECR said."""
+    return " ".join(part for part in (finding.package or UNKNOWN_PACKAGE, finding.installed_version) if part)
+
+
 def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: str, line: int) -> Annotation:
-    title = f"{finding.vulnerability_id} in {finding.package}" if finding.package else finding.vulnerability_id
+    title = f"{_name(finding)} in {finding.package}" if finding.package else _name(finding)
     cvss = f" (CVSS {finding.cvss_score:g})" if finding.cvss_score is not None else ""
-    installed = " ".join(part for part in (finding.package, finding.installed_version) if part)
+    installed = _installed(finding)
     message = f"{finding.severity.name}{cvss}: {installed} → {finding.fixed_version or 'no fix yet'}"
     if _web_url(finding.uri):
         message += f"\n{finding.uri}"
@@ -230,8 +245,8 @@ def _ignored_section(verdict: GateVerdict) -> list[str]:
         return []
     packages_by_ignore: dict[tuple[str, str], list[str]] = {}
     for item in verdict.ignored:
-        key = (item.finding.vulnerability_id, item.reason)
-        packages_by_ignore.setdefault(key, []).append(item.finding.package)
+        key = (_name(item.finding), item.reason)
+        packages_by_ignore.setdefault(key, []).append(item.finding.package or UNKNOWN_PACKAGE)
     lines = ["### Ignored", "", _row("Vulnerability", "Packages", "Reason"), _row("---", "---", "---")]
     for (vulnerability_id, reason), packages in packages_by_ignore.items():
         listed = ", ".join(_text(package) for package in packages[:5])
@@ -252,8 +267,8 @@ def _timings_section(timings: Mapping[str, float]) -> list[str]:
 def _finding_row(finding: Finding, verdict: GateVerdict) -> str:
     return _row(
         finding.severity.name,
-        _link(finding.vulnerability_id, finding.uri),
-        _text(finding.package),
+        _link(_name(finding), finding.uri),
+        _text(finding.package or UNKNOWN_PACKAGE),
         _text(finding.installed_version),
         _text(finding.fixed_version) or "no fix yet",
         f"{finding.cvss_score:g}" if finding.cvss_score is not None else "",
@@ -308,9 +323,9 @@ def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_versi
     rule_index: dict[str, int] = {}
     rules: list[dict] = []
     for finding in included:
-        if finding.vulnerability_id not in rule_index:
+        if sarif_rule_id(finding) not in rule_index:
             # Most severe first, so a vulnerability's rule takes its highest severity.
-            rule_index[finding.vulnerability_id] = len(rules)
+            rule_index[sarif_rule_id(finding)] = len(rules)
             rules.append(_sarif_rule(finding))
     location = {
         "physicalLocation": {
@@ -318,9 +333,7 @@ def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_versi
             "region": {"startLine": max(line, 1)},
         }
     }
-    results = [
-        _sarif_result(finding, rule_index[finding.vulnerability_id], location, image_uri) for finding in included
-    ]
+    results = [_sarif_result(finding, rule_index[sarif_rule_id(finding)], location, image_uri) for finding in included]
     return {
         "$schema": SARIF_SCHEMA_URI,
         "version": "2.1.0",
@@ -345,10 +358,19 @@ def _sarif_level(severity: Severity) -> str:
     return _SARIF_LEVEL.get(severity, "note")
 
 
+def sarif_rule_id(finding: Finding) -> str:
+    """The vulnerability id; without one, an id made from what ECR said about the vulnerability (not the
+    package, not the severity, which can change), so the same finding keeps its code scanning alert."""
+    if finding.vulnerability_id:
+        return finding.vulnerability_id
+    about = "\0".join((finding.title, finding.description, finding.uri))
+    return f"unnamed-finding-{hashlib.sha256(about.encode()).hexdigest()[:12]}"
+
+
 def _sarif_rule(finding: Finding) -> dict:
-    summary = finding.title or finding.vulnerability_id
+    summary = finding.title or _name(finding)
     rule = {
-        "id": finding.vulnerability_id,
+        "id": sarif_rule_id(finding),
         "shortDescription": {"text": summary},
         "fullDescription": {"text": finding.description or summary},
         "help": {"text": finding.remediation or finding.uri or summary},
@@ -364,15 +386,14 @@ def _sarif_rule(finding: Finding) -> dict:
 
 
 def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: str) -> dict:
-    package = " ".join(part for part in (finding.package, finding.installed_version) if part) or "a package"
     fix = f"fixed in {finding.fixed_version}" if finding.fixed_version else "no fix yet"
-    fingerprint = "\0".join((finding.vulnerability_id, finding.package, finding.installed_version))
+    fingerprint = "\0".join((sarif_rule_id(finding), finding.package, finding.installed_version))
     return {
-        "ruleId": finding.vulnerability_id,
+        "ruleId": sarif_rule_id(finding),
         "ruleIndex": rule_index,
         "level": _sarif_level(finding.severity),
         "message": {
-            "text": f"{finding.vulnerability_id} ({finding.severity.name}) in {package} of image {image_uri}: {fix}."
+            "text": f"{_name(finding)} ({finding.severity.name}) in {_installed(finding)} of image {image_uri}: {fix}."
         },
         "locations": [location],
         "partialFingerprints": {"ecrActionFinding/v1": hashlib.sha256(fingerprint.encode()).hexdigest()},

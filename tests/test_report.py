@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -157,6 +158,74 @@ def test_annotations_limit_and_off() -> None:
     assert Counter(annotation.level for annotation in shown) == {"error": 10, "notice": 10}
     assert shown[-1].title == "11 more findings"
     assert annotations(findings, verdict, dockerfile="Dockerfile", line=1, limit=0) == []
+
+
+# Findings without a name or a package (ECR can send either empty).
+
+UNNAMED = Finding("", Severity.CRITICAL, title="Heap overflow in the parser", uri="https://example.test/advisory/7")
+NAMELESS_PACKAGE = Finding("CVE-2024-0007", Severity.CRITICAL, installed_version="1.2")
+NAMED = Finding("CVE-2024-0008", Severity.CRITICAL, package="zlib", installed_version="1.3")
+
+
+def test_unnamed_findings_get_placeholders_and_sort_after_named_ones() -> None:
+    findings = [UNNAMED, NAMELESS_PACKAGE, NAMED]
+    verdict = evaluate(findings, fail_on=Severity.CRITICAL)
+    stream = io.StringIO()
+    workflow = Workflow(stream)
+
+    for annotation in annotations(findings, verdict, dockerfile="Dockerfile", line=2, limit=10):
+        workflow.annotate(
+            annotation.level, annotation.message, title=annotation.title, file=annotation.file, line=annotation.line
+        )
+
+    assert stream.getvalue().splitlines() == [
+        "::error file=Dockerfile,line=2,title=CVE-2024-0008 in zlib::CRITICAL: zlib 1.3 → no fix yet",
+        "::error file=Dockerfile,line=2,title=CVE-2024-0007::CRITICAL: (unknown package) 1.2 → no fix yet",
+        "::error file=Dockerfile,line=2,title=(unnamed vulnerability)"
+        "::CRITICAL: (unknown package) → no fix yet%0Ahttps://example.test/advisory/7",
+    ]
+
+
+def test_unnamed_findings_in_the_summary() -> None:
+    markdown = summary_markdown(scan_report([UNNAMED, NAMELESS_PACKAGE], fail_on=Severity.CRITICAL))
+
+    assert "| CRITICAL | CVE-2024-0007 | (unknown package) | 1.2 | no fix yet |  | fails |" in markdown
+    assert (
+        "| CRITICAL | [(unnamed vulnerability)](https://example.test/advisory/7) | (unknown package) "
+        "|  | no fix yet |  | fails |"
+    ) in markdown
+
+
+def test_unnamed_findings_get_a_stable_sarif_rule_id() -> None:
+    other = Finding("", Severity.LOW, package="tar", description="Another one")
+
+    def run(findings: list[Finding]) -> dict:
+        log = sarif(findings, dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+        jsonschema.validate(log, SARIF_SCHEMA)
+        return log["runs"][0]
+
+    first, again = run([UNNAMED, other, NAMED]), run([NAMED, other, UNNAMED])
+    rule_ids = [rule["id"] for rule in first["tool"]["driver"]["rules"]]
+
+    assert rule_ids[0] == "CVE-2024-0008"
+    assert all(re.fullmatch(r"unnamed-finding-[0-9a-f]{12}", rule_id) for rule_id in rule_ids[1:])
+    assert len(set(rule_ids)) == 3
+    # The same finding gets the same id in every run, whatever else the scan found.
+    assert rule_ids == [rule["id"] for rule in again["tool"]["driver"]["rules"]]
+    assert (
+        rule_ids[1]
+        == "unnamed-finding-"
+        + hashlib.sha256("\0".join((UNNAMED.title, UNNAMED.description, UNNAMED.uri)).encode()).hexdigest()[:12]
+    )
+    unnamed_rule = first["tool"]["driver"]["rules"][1]
+    assert unnamed_rule["shortDescription"] == {"text": "Heap overflow in the parser"}
+    unnamed_result = first["results"][1]
+    assert unnamed_result["ruleId"] == rule_ids[1]
+    assert unnamed_result["message"]["text"] == (
+        f"(unnamed vulnerability) (CRITICAL) in (unknown package) of image {IMAGE_URI}: no fix yet."
+    )
+    fingerprints = [result["partialFingerprints"]["ecrActionFinding/v1"] for result in first["results"]]
+    assert len(set(fingerprints)) == 3
 
 
 # Job summary.
