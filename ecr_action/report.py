@@ -202,11 +202,17 @@ def summary_markdown(report: ScanReport, *, limit_bytes: int = SUMMARY_LIMIT_BYT
     dropped_rows = len(head) + len(table) + len(rows) - len(kept)
     if dropped_rows:
         dropped_findings = min(dropped_rows, len(rows))
+        if len(report.findings) > SARIF_MAX_RESULTS:
+            elsewhere = (
+                f"The SARIF file (`sarif-file`) lists the {SARIF_MAX_RESULTS:,} most severe, as GitHub's code "
+                "scanning takes no more; the ECR console lists them all."
+            )
+        else:
+            elsewhere = "The SARIF file (`sarif-file`) and the ECR console list them all."
         kept += [
             "",
             f"_Summary truncated to stay under GitHub's 1 MiB limit: "
-            f"{plural(dropped_findings, 'more finding')} not shown. "
-            "The SARIF file (`sarif-file`) and the ECR console list them all._",
+            f"{plural(dropped_findings, 'more finding')} not shown. {elsewhere}_",
         ]
     return "\n".join(kept) + "\n"
 
@@ -318,8 +324,10 @@ def _link(text: str, url: str) -> str:
 
 def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_version: str, image_uri: str) -> dict:
     """A SARIF 2.1.0 log for `github/codeql-action/upload-sarif`: one rule per vulnerability, one
-    result per finding, each located at the Dockerfile's final `FROM`."""
-    included = most_severe_first(findings)[:SARIF_MAX_RESULTS]
+    result per finding, each located at the Dockerfile's final `FROM`. Past GitHub's cap, the most severe
+    findings, and the run says so (its properties, and a tool notification)."""
+    ranked = most_severe_first(findings)
+    included = ranked[:SARIF_MAX_RESULTS]
     rule_index: dict[str, int] = {}
     rules: list[dict] = []
     for finding in included:
@@ -334,24 +342,31 @@ def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_versi
         }
     }
     results = [_sarif_result(finding, rule_index[sarif_rule_id(finding)], location, image_uri) for finding in included]
-    return {
-        "$schema": SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": TOOL_NAME,
-                        "version": tool_version,
-                        "informationUri": TOOL_INFORMATION_URI,
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-                "properties": {"imageUri": image_uri},
+    run: dict = {
+        "tool": {
+            "driver": {
+                "name": TOOL_NAME,
+                "version": tool_version,
+                "informationUri": TOOL_INFORMATION_URI,
+                "rules": rules,
             }
-        ],
+        },
+        "results": results,
+        "properties": {"imageUri": image_uri},
     }
+    if len(ranked) > len(included):
+        run["properties"] |= {"findingsTotal": len(ranked), "resultsLimit": SARIF_MAX_RESULTS}
+        notice = (
+            f"{plural(len(ranked), 'finding')}: this file lists the {SARIF_MAX_RESULTS:,} most severe, as GitHub's "
+            "code scanning takes no more results per run. The ECR console lists them all."
+        )
+        run["invocations"] = [
+            {
+                "executionSuccessful": True,
+                "toolExecutionNotifications": [{"level": "warning", "message": {"text": notice}}],
+            }
+        ]
+    return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
 def _sarif_level(severity: Severity) -> str:

@@ -17,6 +17,7 @@ from ecr_action.gate import evaluate
 from ecr_action.github import Workflow
 from ecr_action.ignores import IgnoreEntry, resolve_ignores
 from ecr_action.report import (
+    SARIF_MAX_RESULTS,
     Annotation,
     ScanReport,
     annotations,
@@ -403,6 +404,51 @@ def test_sarif_of_10000_findings_is_valid() -> None:
     assert all(rules[result["ruleIndex"]]["id"] == result["ruleId"] for result in results)
     # GitHub's upload limit is 10 MB of gzip-compressed SARIF.
     assert len(gzip.compress(json.dumps(log).encode())) < 10_000_000
+
+
+def test_sarif_past_githubs_cap_says_so() -> None:
+    findings = many_findings(SARIF_MAX_RESULTS + 7)
+    log = sarif(findings, dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+    run = log["runs"][0]
+    notice = (
+        "25,007 findings: this file lists the 25,000 most severe, as GitHub's code scanning takes no more results "
+        "per run. The ECR console lists them all."
+    )
+
+    assert len(run["results"]) == SARIF_MAX_RESULTS
+    assert run["properties"] == {
+        "imageUri": IMAGE_URI,
+        "findingsTotal": SARIF_MAX_RESULTS + 7,
+        "resultsLimit": SARIF_MAX_RESULTS,
+    }
+    assert run["invocations"] == [
+        {"executionSuccessful": True, "toolExecutionNotifications": [{"level": "warning", "message": {"text": notice}}]}
+    ]
+    jsonschema.validate(
+        {
+            **log,
+            "runs": [
+                {
+                    **run,
+                    "results": run["results"][:1],
+                    "tool": {"driver": {**run["tool"]["driver"], "rules": run["tool"]["driver"]["rules"][:1]}},
+                }
+            ],
+        },
+        SARIF_SCHEMA,
+    )
+    # Below the cap, nothing is said.
+    small = sarif(findings[:3], dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)["runs"][0]
+    assert "invocations" not in small and small["properties"] == {"imageUri": IMAGE_URI}
+
+
+def test_summary_says_the_sarif_file_is_capped() -> None:
+    markdown = summary_markdown(scan_report(many_findings(SARIF_MAX_RESULTS + 7), fail_on=Severity.HIGH))
+
+    assert markdown.splitlines()[-1].endswith(
+        "more findings not shown. The SARIF file (`sarif-file`) lists the 25,000 most severe, as GitHub's code "
+        "scanning takes no more; the ECR console lists them all._"
+    )
 
 
 # Outputs.
