@@ -120,7 +120,7 @@ def request_oidc_token(request: CredentialRequest) -> str:
 def _fetch_token(http_request: urllib.request.Request) -> str:
     try:
         with urllib.request.urlopen(http_request, timeout=15) as reply:
-            value = json.load(reply).get("value")
+            answer = json.load(reply)
     except urllib.error.HTTPError as error:
         if error.code >= 500 or error.code == 429:
             raise _TransientTokenError(f"HTTP {error.code}") from None
@@ -132,9 +132,23 @@ def _fetch_token(http_request: urllib.request.Request) -> str:
         raise _TransientTokenError(str(getattr(error, "reason", error))) from None
     except ValueError:
         raise OidcTokenError("GitHub's OIDC token endpoint answered with something that is not JSON.") from None
-    if not value:
+    value = answer.get("value") if isinstance(answer, dict) else None
+    if isinstance(answer, dict) and not value:
         raise OidcTokenError("GitHub's OIDC token endpoint answered without a token.")
-    return str(value)
+    if not isinstance(value, str):
+        # Described by JSON type only: the answer may hold a token, which must not reach the log.
+        said = f"an object whose `value` is {_json_type(value)}" if isinstance(answer, dict) else _json_type(answer)
+        raise OidcTokenError(
+            f"GitHub's OIDC token endpoint answered with {said} instead of a token (an object with a string "
+            "`value`). Check that nothing in the job (a proxy, or a step that sets ACTIONS_ID_TOKEN_REQUEST_URL) "
+            "stands in for GitHub's endpoint."
+        )
+    return value
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return f"a JSON {names.get(type(value), 'null')}"
 
 
 def token_claims(token: str) -> dict[str, object]:

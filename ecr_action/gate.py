@@ -6,11 +6,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ecr_action.findings import Finding, Severity
+from ecr_action.findings import Finding, ScanKind, Severity
 from ecr_action.ignores import Ignores
 
 # Most severe first: the order of every table, count list and annotation.
 SEVERITIES_DESCENDING = tuple(sorted(Severity, reverse=True))
+# Nobody (neither ECR nor Inspector) rated an UNTRIAGED finding, so the gate does not assume it harmless.
+UNTRIAGED_GATE_RANK = Severity.MEDIUM
+BASIC_FIXABLE_ONLY_WARNING = (
+    "ECR's basic scanning gives no fix data, so `fail-on-fixable-only` cannot apply: every finding counts as "
+    "fixable. Turn on enhanced scanning (Amazon Inspector) for the registry to get fix data, or set "
+    "`fail-on-fixable-only: false`."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,7 @@ class GateVerdict:
     ignored: tuple[IgnoredFinding, ...]
     baseline_suppressed: int
     reason: str
+    warnings: tuple[str, ...] = ()  # for a `::warning::` each: the gate failed closed on missing data
     _failing: frozenset[Finding] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -40,6 +48,11 @@ class GateVerdict:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+def gate_rank(severity: Severity) -> Severity:
+    """The severity a finding counts as against `fail-on`; tables still show and order it as ECR named it."""
+    return UNTRIAGED_GATE_RANK if severity is Severity.UNTRIAGED else severity
 
 
 def baseline_key(finding: Finding) -> tuple[str, str]:
@@ -55,12 +68,16 @@ def evaluate(
     ignores: Ignores | None = None,
     baseline: Iterable[Finding] | None = None,
     baseline_tag: str = "",
+    declared_counts: Mapping[Severity, int] | None = None,
 ) -> GateVerdict:
     """Apply ignores, then (for findings at or above `fail_on`) fixable-only and the baseline.
 
     `baseline` is None when no baseline tag is set; an empty baseline means every finding is new.
+    `declared_counts` are ECR's own counts of the scan's findings: a count at or above `fail_on` that the
+    findings read do not reach fails the gate, since what could not be read cannot be shown to be harmless.
     """
     ignores = ignores or Ignores()
+    findings = list(findings)
     kept: list[Finding] = []
     ignored: list[IgnoredFinding] = []
     for finding in findings:
@@ -72,8 +89,10 @@ def evaluate(
 
     severity_counts = Counter(finding.severity for finding in kept)
     counts = {severity: severity_counts[severity] for severity in SEVERITIES_DESCENDING}
-    at_threshold = [] if fail_on is None else [finding for finding in kept if finding.severity >= fail_on]
-    candidates = [finding for finding in at_threshold if finding.fixable or not fixable_only]
+    at_threshold = [] if fail_on is None else [finding for finding in kept if gate_rank(finding.severity) >= fail_on]
+    # Basic scanning never has fix data: fixable-only would pass every finding, so it does not apply there.
+    no_fix_data = fixable_only and fail_on is not None and any(f.kind is ScanKind.BASIC for f in findings)
+    candidates = [finding for finding in at_threshold if finding.fixable or not fixable_only or no_fix_data]
     unfixable = len(at_threshold) - len(candidates)
     baseline_keys = {baseline_key(finding) for finding in baseline or ()}
     counted = [finding for finding in candidates if baseline_key(finding) not in baseline_keys]
@@ -85,14 +104,53 @@ def evaluate(
         f"{unfixable} without a fix" if unfixable else "",
         f"{baseline_suppressed} already in baseline '{baseline_tag}'" if baseline_suppressed else "",
     ]
+    reason = _reason(counted, kept, fail_on, fixable_only and not no_fix_data, [text for text in exclusions if text])
+    unread = _unread(findings, declared_counts or {}, fail_on)
+    if unread:
+        reason += "; ECR reported " + ", and ".join(
+            f"{plural(declared, f'{severity.name} finding')} but only {read:,} could be read"
+            for severity, declared, read in unread
+        )
     return GateVerdict(
-        passed=not counted,
+        passed=not counted and not unread,
         fail_on=fail_on,
         counts=counts,
         counted=tuple(counted),
         ignored=tuple(ignored),
         baseline_suppressed=baseline_suppressed,
-        reason=_reason(counted, kept, fail_on, fixable_only, [text for text in exclusions if text]),
+        reason=reason,
+        warnings=(
+            *([BASIC_FIXABLE_ONLY_WARNING] if no_fix_data else []),
+            *(_unread_warning(severity, declared, read) for severity, declared, read in unread),
+        ),
+    )
+
+
+def _unread(
+    findings: list[Finding], declared_counts: Mapping[Severity, int], fail_on: Severity | None
+) -> list[tuple[Severity, int, int]]:
+    """(severity, declared, read) for each severity that counts against `fail_on` where ECR declared more
+    findings than were read. Enhanced scanning counts a vulnerability once, however many packages it is in;
+    basic scanning counts findings."""
+    if fail_on is None:
+        return []
+    read = Counter(finding.severity for finding in findings if finding.kind is ScanKind.BASIC)
+    read.update(
+        severity for severity, _ in {(f.severity, f.vulnerability_id) for f in findings if f.kind is ScanKind.ENHANCED}
+    )
+    return [
+        (severity, declared_counts[severity], read[severity])
+        for severity in SEVERITIES_DESCENDING
+        if gate_rank(severity) >= fail_on and declared_counts.get(severity, 0) > read[severity]
+    ]
+
+
+def _unread_warning(severity: Severity, declared: int, read: int) -> str:
+    return (
+        f"ECR's scan summary (findingSeverityCounts) reports {plural(declared, f'{severity.name} finding')}, "
+        f"but only {read:,} of them were in the findings ECR returned, so the gate fails rather than pass on "
+        "findings it could not read. Run the job again; if this persists, compare with the findings in the "
+        "ECR console."
     )
 
 
@@ -111,7 +169,10 @@ def _reason(
         return f"no {kind}s at or above {fail_on.name}{after}"
     by_severity = Counter(finding.severity for finding in counted)
     breakdown = ", ".join(
-        f"{by_severity[severity]} {severity.name}" for severity in SEVERITIES_DESCENDING if by_severity[severity]
+        f"{by_severity[severity]} {severity.name}"
+        + (f" counted as {gate_rank(severity).name}" if gate_rank(severity) != severity else "")
+        for severity in SEVERITIES_DESCENDING
+        if by_severity[severity]
     )
     return f"{plural(len(counted), kind)} at or above {fail_on.name} ({breakdown}){after}"
 

@@ -7,10 +7,12 @@ date, so an accepted risk is looked at again instead of being forgotten; it then
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ecr_action.errors import InputError
 from ecr_action.findings import Finding
@@ -53,7 +55,7 @@ def parse_ignore_file(text: str, *, source: str) -> list[IgnoreEntry]:
     import yaml  # only for an ignore file: kept out of every run's start-up (~15 ms)
 
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         raise InputError([f"input 'ignore-file': {source} is not valid YAML: {' '.join(str(exc).split())}"]) from None
     if document is None:
@@ -87,28 +89,81 @@ def _parse_entry(item: object) -> tuple[IgnoreEntry | None, list[str]]:
     if not isinstance(item, dict):
         return None, ["must be a mapping with `id`, `reason` and optionally `expires`"]
     problems = [f"unknown key `{key}` (allowed: expires, id, reason)" for key in item if key not in _ENTRY_KEYS]
+    problems += [_duplicate_problem(key, item) for key in getattr(item, "duplicate_keys", ())]
     text = {key: str(item.get(key) or "").strip() for key in ("id", "reason")}
     problems += [f"`{key}` is missing or empty" for key, value in text.items() if not value]
-    expires = _date(item.get("expires"))
-    if expires is None and item.get("expires") is not None:
-        problems.append(f"`expires` must be a date written YYYY-MM-DD, not {item['expires']!r}")
+    expires, problem = _expires(item)
+    if problem:
+        problems.append(problem)
     if problems:
         return None, problems
     return IgnoreEntry(text["id"], text["reason"], expires), []
 
 
-def _date(value: object) -> datetime.date | None:
-    """YAML reads an unquoted 2025-12-31 as a date; a quoted one arrives as text and is accepted too."""
-    if isinstance(value, datetime.datetime):
-        return None
-    if isinstance(value, datetime.date):
-        return value
+def _duplicate_problem(key: object, item: dict) -> str:
+    said = f"`{key}` is given more than once (YAML would keep only the last)"
+    if key == "id":
+        return f"{said}: one id per entry, so write another entry for {item['id']}"
+    return f"{said}: give it once"
+
+
+def _expires(item: dict) -> tuple[datetime.date | None, str]:
+    """The entry's expiry date, or a problem. YAML reads an unquoted 2025-12-31 as a date; a quoted one
+    arrives as text and is accepted too."""
+    if "expires" not in item:
+        return None, ""
+    value = item["expires"]
+    if value is None:
+        # `expires:` or `expires: null` would otherwise ignore forever, which the key was written to prevent.
+        return None, "`expires` is empty: remove the key to ignore without expiry, or give a date written YYYY-MM-DD"
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value, ""
     if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
         try:
-            return datetime.date.fromisoformat(value.strip())
+            return datetime.date.fromisoformat(value.strip()), ""
         except ValueError:
-            return None
-    return None
+            return None, f"`expires` must be a real date, not {value!r}"
+    return None, f"`expires` must be a date written YYYY-MM-DD, not {value!r}"
+
+
+class _Mapping(dict):
+    """A YAML mapping that remembers the keys it was given more than once."""
+
+    duplicate_keys: tuple[Any, ...] = ()
+
+
+@functools.cache
+def _loader() -> type:
+    """PyYAML's SafeLoader, except that a mapping notes its repeated keys (PyYAML keeps the last one
+    silently, so `id` twice would ignore one of the two ids unseen) and an impossible date such as
+    2099-02-30 stays text to be reported with its entry (PyYAML raises a bare ValueError)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_yaml_map(self, node: yaml.MappingNode) -> Any:
+            data = _Mapping()
+            yield data
+            seen: list[Any] = []
+            repeated: list[Any] = []
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # keys merged from an anchor (`<<: *base`) may be overridden: that is the point
+                key = self.construct_object(key_node)
+                if key in seen and key not in repeated:
+                    repeated.append(key)
+                seen.append(key)
+            data.update(self.construct_mapping(node))
+            data.duplicate_keys = tuple(repeated)
+
+        def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+            try:
+                return super().construct_yaml_timestamp(node)
+            except ValueError:
+                return self.construct_scalar(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:map", Loader.construct_yaml_map)
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_yaml_timestamp)
+    return Loader
 
 
 def load_ignore_file(path: Path) -> list[IgnoreEntry]:
@@ -116,6 +171,10 @@ def load_ignore_file(path: Path) -> list[IgnoreEntry]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError([f"input 'ignore-file': cannot read {path}: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        problem = f"{path} is not UTF-8 text (line {line} has a byte UTF-8 does not allow): save it as UTF-8"
+        raise InputError([f"input 'ignore-file': {problem}"]) from None
     return parse_ignore_file(text, source=str(path))
 
 

@@ -40,6 +40,9 @@ _SECURITY_SEVERITY = {
     Severity.UNTRIAGED: "0.0",
 }
 _SARIF_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning"}
+# ECR can send a finding without a vulnerability id or a package; these stand in for them in text.
+UNNAMED_VULNERABILITY = "(unnamed vulnerability)"
+UNKNOWN_PACKAGE = "(unknown package)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +65,20 @@ class ScanReport:
     verdict: GateVerdict
     tags: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds, in run order
-    warnings: tuple[str, ...] = ()  # e.g. expired ignores
+    warnings: tuple[str, ...] = ()  # e.g. expired ignores; the verdict's own warnings are shown too
 
 
 def most_severe_first(findings: Iterable[Finding], verdict: GateVerdict | None = None) -> list[Finding]:
-    """Severity, then those failing the gate, then CVSS; ids and packages make the order stable."""
+    """Severity, then those failing the gate, then CVSS, then those with a name and a package (an empty one
+    would sort first); ids and packages make the order stable."""
     return sorted(
         findings,
         key=lambda finding: (
             -finding.severity,
             not (verdict and verdict.fails(finding)),
             -(finding.cvss_score or 0.0),
+            not finding.vulnerability_id,
+            not finding.package,
             finding.vulnerability_id,
             finding.package,
             finding.installed_version,
@@ -154,10 +160,19 @@ def _annotation_level(finding: Finding, verdict: GateVerdict) -> AnnotationLevel
     return "warning" if finding.severity >= Severity.HIGH else "notice"
 
 
+def _name(finding: Finding) -> str:
+    return finding.vulnerability_id or UNNAMED_VULNERABILITY
+
+
+def _installed(finding: Finding) -> str:
+    """`package version`, as far as ECR said."""
+    return " ".join(part for part in (finding.package or UNKNOWN_PACKAGE, finding.installed_version) if part)
+
+
 def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: str, line: int) -> Annotation:
-    title = f"{finding.vulnerability_id} in {finding.package}" if finding.package else finding.vulnerability_id
+    title = f"{_name(finding)} in {finding.package}" if finding.package else _name(finding)
     cvss = f" (CVSS {finding.cvss_score:g})" if finding.cvss_score is not None else ""
-    installed = " ".join(part for part in (finding.package, finding.installed_version) if part)
+    installed = _installed(finding)
     message = f"{finding.severity.name}{cvss}: {installed} → {finding.fixed_version or 'no fix yet'}"
     if _web_url(finding.uri):
         message += f"\n{finding.uri}"
@@ -187,11 +202,17 @@ def summary_markdown(report: ScanReport, *, limit_bytes: int = SUMMARY_LIMIT_BYT
     dropped_rows = len(head) + len(table) + len(rows) - len(kept)
     if dropped_rows:
         dropped_findings = min(dropped_rows, len(rows))
+        if len(report.findings) > SARIF_MAX_RESULTS:
+            elsewhere = (
+                f"The SARIF file (`sarif-file`) lists the {SARIF_MAX_RESULTS:,} most severe, as GitHub's code "
+                "scanning takes no more; the ECR console lists them all."
+            )
+        else:
+            elsewhere = "The SARIF file (`sarif-file`) and the ECR console list them all."
         kept += [
             "",
             f"_Summary truncated to stay under GitHub's 1 MiB limit: "
-            f"{plural(dropped_findings, 'more finding')} not shown. "
-            "The SARIF file (`sarif-file`) and the ECR console list them all._",
+            f"{plural(dropped_findings, 'more finding')} not shown. {elsewhere}_",
         ]
     return "\n".join(kept) + "\n"
 
@@ -210,7 +231,7 @@ def _summary_head(report: ScanReport) -> list[str]:
     if report.tags:
         lines.append(f"- **Tags:** {', '.join(_code(tag) for tag in report.tags)}")
     lines += [f"- **Scan:** {scan}", ""]
-    lines += [f"> [!WARNING]\n> {_text(warning)}\n" for warning in report.warnings]
+    lines += [f"> [!WARNING]\n> {_text(warning)}\n" for warning in (*report.warnings, *verdict.warnings)]
     lines += [
         "### Findings after ignores",
         "",
@@ -230,8 +251,8 @@ def _ignored_section(verdict: GateVerdict) -> list[str]:
         return []
     packages_by_ignore: dict[tuple[str, str], list[str]] = {}
     for item in verdict.ignored:
-        key = (item.finding.vulnerability_id, item.reason)
-        packages_by_ignore.setdefault(key, []).append(item.finding.package)
+        key = (_name(item.finding), item.reason)
+        packages_by_ignore.setdefault(key, []).append(item.finding.package or UNKNOWN_PACKAGE)
     lines = ["### Ignored", "", _row("Vulnerability", "Packages", "Reason"), _row("---", "---", "---")]
     for (vulnerability_id, reason), packages in packages_by_ignore.items():
         listed = ", ".join(_text(package) for package in packages[:5])
@@ -252,8 +273,8 @@ def _timings_section(timings: Mapping[str, float]) -> list[str]:
 def _finding_row(finding: Finding, verdict: GateVerdict) -> str:
     return _row(
         finding.severity.name,
-        _link(finding.vulnerability_id, finding.uri),
-        _text(finding.package),
+        _link(_name(finding), finding.uri),
+        _text(finding.package or UNKNOWN_PACKAGE),
         _text(finding.installed_version),
         _text(finding.fixed_version) or "no fix yet",
         f"{finding.cvss_score:g}" if finding.cvss_score is not None else "",
@@ -303,14 +324,16 @@ def _link(text: str, url: str) -> str:
 
 def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_version: str, image_uri: str) -> dict:
     """A SARIF 2.1.0 log for `github/codeql-action/upload-sarif`: one rule per vulnerability, one
-    result per finding, each located at the Dockerfile's final `FROM`."""
-    included = most_severe_first(findings)[:SARIF_MAX_RESULTS]
+    result per finding, each located at the Dockerfile's final `FROM`. Past GitHub's cap, the most severe
+    findings, and the run says so (its properties, and a tool notification)."""
+    ranked = most_severe_first(findings)
+    included = ranked[:SARIF_MAX_RESULTS]
     rule_index: dict[str, int] = {}
     rules: list[dict] = []
     for finding in included:
-        if finding.vulnerability_id not in rule_index:
+        if sarif_rule_id(finding) not in rule_index:
             # Most severe first, so a vulnerability's rule takes its highest severity.
-            rule_index[finding.vulnerability_id] = len(rules)
+            rule_index[sarif_rule_id(finding)] = len(rules)
             rules.append(_sarif_rule(finding))
     location = {
         "physicalLocation": {
@@ -318,37 +341,51 @@ def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_versi
             "region": {"startLine": max(line, 1)},
         }
     }
-    results = [
-        _sarif_result(finding, rule_index[finding.vulnerability_id], location, image_uri) for finding in included
-    ]
-    return {
-        "$schema": SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": TOOL_NAME,
-                        "version": tool_version,
-                        "informationUri": TOOL_INFORMATION_URI,
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-                "properties": {"imageUri": image_uri},
+    results = [_sarif_result(finding, rule_index[sarif_rule_id(finding)], location, image_uri) for finding in included]
+    run: dict = {
+        "tool": {
+            "driver": {
+                "name": TOOL_NAME,
+                "version": tool_version,
+                "informationUri": TOOL_INFORMATION_URI,
+                "rules": rules,
             }
-        ],
+        },
+        "results": results,
+        "properties": {"imageUri": image_uri},
     }
+    if len(ranked) > len(included):
+        run["properties"] |= {"findingsTotal": len(ranked), "resultsLimit": SARIF_MAX_RESULTS}
+        notice = (
+            f"{plural(len(ranked), 'finding')}: this file lists the {SARIF_MAX_RESULTS:,} most severe, as GitHub's "
+            "code scanning takes no more results per run. The ECR console lists them all."
+        )
+        run["invocations"] = [
+            {
+                "executionSuccessful": True,
+                "toolExecutionNotifications": [{"level": "warning", "message": {"text": notice}}],
+            }
+        ]
+    return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
 def _sarif_level(severity: Severity) -> str:
     return _SARIF_LEVEL.get(severity, "note")
 
 
+def sarif_rule_id(finding: Finding) -> str:
+    """The vulnerability id; without one, an id made from what ECR said about the vulnerability (not the
+    package, not the severity, which can change), so the same finding keeps its code scanning alert."""
+    if finding.vulnerability_id:
+        return finding.vulnerability_id
+    about = "\0".join((finding.title, finding.description, finding.uri))
+    return f"unnamed-finding-{hashlib.sha256(about.encode()).hexdigest()[:12]}"
+
+
 def _sarif_rule(finding: Finding) -> dict:
-    summary = finding.title or finding.vulnerability_id
+    summary = finding.title or _name(finding)
     rule = {
-        "id": finding.vulnerability_id,
+        "id": sarif_rule_id(finding),
         "shortDescription": {"text": summary},
         "fullDescription": {"text": finding.description or summary},
         "help": {"text": finding.remediation or finding.uri or summary},
@@ -364,15 +401,14 @@ def _sarif_rule(finding: Finding) -> dict:
 
 
 def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: str) -> dict:
-    package = " ".join(part for part in (finding.package, finding.installed_version) if part) or "a package"
     fix = f"fixed in {finding.fixed_version}" if finding.fixed_version else "no fix yet"
-    fingerprint = "\0".join((finding.vulnerability_id, finding.package, finding.installed_version))
+    fingerprint = "\0".join((sarif_rule_id(finding), finding.package, finding.installed_version))
     return {
-        "ruleId": finding.vulnerability_id,
+        "ruleId": sarif_rule_id(finding),
         "ruleIndex": rule_index,
         "level": _sarif_level(finding.severity),
         "message": {
-            "text": f"{finding.vulnerability_id} ({finding.severity.name}) in {package} of image {image_uri}: {fix}."
+            "text": f"{_name(finding)} ({finding.severity.name}) in {_installed(finding)} of image {image_uri}: {fix}."
         },
         "locations": [location],
         "partialFingerprints": {"ecrActionFinding/v1": hashlib.sha256(fingerprint.encode()).hexdigest()},

@@ -2,22 +2,24 @@
 
 The scan is always looked up by digest, never by tag: a tag can move to another image while we wait.
 Findings are read from every page, in both formats (basic `findings`, enhanced `enhancedFindings`), and
-counted from the findings themselves.
+counted from the findings themselves; ECR's own counts are kept only for the gate to check that none was
+missed.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ecr_action.aws import error_code, translated
 from ecr_action.errors import AwsCallError, ScanFailedError, ScanTimeoutError
-from ecr_action.findings import Finding, ScanKind, findings_from_page
+from ecr_action.findings import Finding, ScanKind, Severity, findings_from_page
 from ecr_action.inputs import ScanMode
 
 SKIPPED = "SKIPPED"
@@ -79,6 +81,9 @@ class ScanOutcome:
     description: str = ""  # ECR's words about the scan
     started_by_action: bool = False
     seconds_waited: float = 0.0
+    # ECR's own count of the findings by severity (`findingSeverityCounts`), for the gate to check the
+    # findings read against: per vulnerability for enhanced scanning, per finding for basic.
+    declared_counts: Mapping[Severity, int] = field(default_factory=dict)
 
 
 class _Deadline:
@@ -127,6 +132,11 @@ def wait_for_scan(
         )
     platforms = _platform_digests(ecr, request.repository, request.registry_id, request.digest)
     outcomes = [_wait_for_digest(ecr, request, digest, deadline) for digest in platforms]
+    # The largest count of any platform (`|`): their findings overlap and are merged, so a sum would
+    # declare more than there is to read.
+    declared: Counter[Severity] = Counter()
+    for outcome in outcomes:
+        declared |= Counter(outcome.declared_counts)
     # The scan type is the registry's, so every platform image has the same status and kind.
     return ScanOutcome(
         status=outcomes[0].status,
@@ -135,6 +145,7 @@ def wait_for_scan(
         description=f"Scanned the {len(outcomes)} platform images of the index.",
         started_by_action=any(outcome.started_by_action for outcome in outcomes),
         seconds_waited=deadline.waited(),
+        declared_counts=dict(declared),
     )
 
 
@@ -186,6 +197,7 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
                     description=description,
                     started_by_action=started_by_action,
                     seconds_waited=deadline.waited(),
+                    declared_counts=_declared_counts(page),
                 )
             if status not in WAITING_STATUSES:
                 advice = FAILURE_ADVICE.get(status, "Check the image in the ECR console.")
@@ -256,6 +268,15 @@ def _findings_pages(
             nextToken=token,
         )
         yield page
+
+
+def _declared_counts(first_page: dict) -> dict[Severity, int]:
+    """ECR's `findingSeverityCounts` by severity; every page repeats the scan's counts."""
+    declared: Counter[Severity] = Counter()
+    for name, count in ((first_page.get("imageScanFindings") or {}).get("findingSeverityCounts") or {}).items():
+        if isinstance(count, int) and count > 0:
+            declared[Severity.parse(str(name))] += count
+    return dict(declared)
 
 
 def _scan_kind(status: str, pages: list[dict]) -> ScanKind:

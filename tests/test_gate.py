@@ -4,20 +4,26 @@ import datetime
 
 import pytest
 
-from ecr_action.findings import Finding, Severity
-from ecr_action.gate import evaluate
+from ecr_action.findings import Finding, ScanKind, Severity
+from ecr_action.gate import evaluate, gate_rank
 from ecr_action.ignores import IgnoreEntry, resolve_ignores
 
 TODAY = datetime.date(2025, 6, 1)
 
+
+def enhanced(vulnerability_id: str, severity: Severity, **details: str) -> Finding:
+    """A finding of enhanced scanning, the only kind with fix data."""
+    return Finding(vulnerability_id, severity, kind=ScanKind.ENHANCED, **details)
+
+
 # One finding per severity; the letter is how the table below names it.
 FINDINGS = {
-    "C": Finding("CVE-1", Severity.CRITICAL, package="openssl", installed_version="3.0.1", fixed_version="3.0.2"),
-    "H": Finding("CVE-2", Severity.HIGH, package="bash", installed_version="5.1"),
-    "M": Finding("CVE-3", Severity.MEDIUM, package="curl", installed_version="8.0", fixed_version="8.1"),
-    "L": Finding("CVE-4", Severity.LOW, package="tar", installed_version="1.34"),
-    "I": Finding("CVE-5", Severity.INFORMATIONAL, package="zlib", installed_version="1.2", fixed_version="1.3"),
-    "U": Finding("CVE-6", Severity.UNTRIAGED, package="perl", installed_version="5.36", fixed_version="5.38"),
+    "C": enhanced("CVE-1", Severity.CRITICAL, package="openssl", installed_version="3.0.1", fixed_version="3.0.2"),
+    "H": enhanced("CVE-2", Severity.HIGH, package="bash", installed_version="5.1"),
+    "M": enhanced("CVE-3", Severity.MEDIUM, package="curl", installed_version="8.0", fixed_version="8.1"),
+    "L": enhanced("CVE-4", Severity.LOW, package="tar", installed_version="1.34"),
+    "I": enhanced("CVE-5", Severity.INFORMATIONAL, package="zlib", installed_version="1.2", fixed_version="1.3"),
+    "U": enhanced("CVE-6", Severity.UNTRIAGED, package="perl", installed_version="5.36", fixed_version="5.38"),
 }
 
 SCENARIOS = {
@@ -26,16 +32,16 @@ SCENARIOS = {
     "expired ignore": {"ignores": resolve_ignores([], [IgnoreEntry("CVE-1", "accepted", expires=TODAY)], today=TODAY)},
     "fixable only": {"fixable_only": True},
     # Same vulnerability and package in the baseline image, at another version: not new.
-    "baseline": {"baseline": [Finding("CVE-2", Severity.HIGH, package="bash", installed_version="5.0")]},
+    "baseline": {"baseline": [enhanced("CVE-2", Severity.HIGH, package="bash", installed_version="5.0")]},
 }
 
 # Findings that fail the gate, per threshold (rows) and scenario (columns, in SCENARIOS order).
-# UNTRIAGED ranks below INFORMATIONAL, so no threshold counts it.
+# UNTRIAGED counts as MEDIUM for the gate (fail closed), and is listed last, as in every table.
 MATRIX = {
     None: ("", "", "", "", ""),
-    Severity.INFORMATIONAL: ("CHMLI", "HMLI", "CHMLI", "CMI", "CMLI"),
-    Severity.LOW: ("CHML", "HML", "CHML", "CM", "CML"),
-    Severity.MEDIUM: ("CHM", "HM", "CHM", "CM", "CM"),
+    Severity.INFORMATIONAL: ("CHMLIU", "HMLIU", "CHMLIU", "CMIU", "CMLIU"),
+    Severity.LOW: ("CHMLU", "HMLU", "CHMLU", "CMU", "CMLU"),
+    Severity.MEDIUM: ("CHMU", "HMU", "CHMU", "CMU", "CMU"),
     Severity.HIGH: ("CH", "H", "CH", "C", "C"),
     Severity.CRITICAL: ("C", "", "C", "C", "C"),
 }
@@ -140,3 +146,177 @@ def test_no_findings_passes() -> None:
     verdict = evaluate([], fail_on=Severity.INFORMATIONAL)
 
     assert (verdict.passed, verdict.total, verdict.reason) == (True, 0, "no findings at or above INFORMATIONAL")
+
+
+# Severities that cannot be left out of the gate.
+
+
+def test_untriaged_ranks_as_medium_for_the_gate_only() -> None:
+    assert [gate_rank(severity) for severity in Severity] == [
+        Severity.MEDIUM,  # UNTRIAGED: nobody rated it, so it is not assumed harmless
+        Severity.INFORMATIONAL,
+        Severity.LOW,
+        Severity.MEDIUM,
+        Severity.HIGH,
+        Severity.CRITICAL,
+    ]
+    # Tables keep ECR's order: UNTRIAGED last.
+    assert list(evaluate([], fail_on=None).counts)[-1] is Severity.UNTRIAGED
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "reason"),
+    [
+        (Severity.INFORMATIONAL, "1 finding at or above INFORMATIONAL (1 UNTRIAGED counted as MEDIUM)"),
+        (Severity.MEDIUM, "1 finding at or above MEDIUM (1 UNTRIAGED counted as MEDIUM)"),
+        (Severity.HIGH, "no findings at or above HIGH"),
+    ],
+)
+def test_an_untriaged_finding_fails_the_gate_as_a_medium_one(fail_on: Severity, reason: str) -> None:
+    # ECR's `UNDEFINED`, and any severity it may add, arrive as UNTRIAGED.
+    untriaged = Finding("CVE-2024-9", Severity.parse("UNDEFINED"), package="perl")
+
+    verdict = evaluate([untriaged], fail_on=fail_on)
+
+    assert verdict.reason == reason
+    assert verdict.passed == (fail_on == Severity.HIGH)
+
+
+BASIC_WARNING = (
+    "ECR's basic scanning gives no fix data, so `fail-on-fixable-only` cannot apply: every finding counts as "
+    "fixable. Turn on enhanced scanning (Amazon Inspector) for the registry to get fix data, or set "
+    "`fail-on-fixable-only: false`."
+)
+
+
+def test_fixable_only_on_basic_scanning_fails_closed_with_a_warning() -> None:
+    basic = Finding("CVE-1", Severity.CRITICAL, package="openssl", installed_version="3.0.1", kind=ScanKind.BASIC)
+
+    verdict = evaluate([basic], fail_on=Severity.CRITICAL, fixable_only=True)
+
+    assert not verdict.passed
+    assert verdict.counted == (basic,)
+    assert verdict.reason == "1 finding at or above CRITICAL (1 CRITICAL)"
+    assert verdict.warnings == (BASIC_WARNING,)
+
+
+def test_fixable_only_on_enhanced_scanning_has_no_warning() -> None:
+    verdict = evaluate([FINDINGS["H"]], fail_on=Severity.HIGH, fixable_only=True)
+
+    assert verdict.passed
+    assert verdict.warnings == ()
+
+
+# ECR's own counts (`findingSeverityCounts`) against the findings read.
+
+
+def count_warning(declared: str, read: int) -> str:
+    return (
+        f"ECR's scan summary (findingSeverityCounts) reports {declared}, but only {read} of them were in the "
+        "findings ECR returned, so the gate fails rather than pass on findings it could not read. Run the job "
+        "again; if this persists, compare with the findings in the ECR console."
+    )
+
+
+TWO_PACKAGES = [enhanced("CVE-1", Severity.CRITICAL, package="a"), enhanced("CVE-1", Severity.CRITICAL, package="b")]
+
+
+@pytest.mark.parametrize(
+    ("findings", "declared", "fail_on", "passed", "reason", "warnings"),
+    [
+        pytest.param(
+            [],
+            {Severity.CRITICAL: 5},
+            Severity.HIGH,
+            False,
+            "no findings at or above HIGH; ECR reported 5 CRITICAL findings but only 0 could be read",
+            [count_warning("5 CRITICAL findings", 0)],
+            id="counts-without-findings",
+        ),
+        pytest.param(
+            [FINDINGS["H"]],
+            {Severity.HIGH: 1, Severity.CRITICAL: 2, Severity.LOW: 9},
+            Severity.HIGH,
+            False,
+            "1 finding at or above HIGH (1 HIGH); ECR reported 2 CRITICAL findings but only 0 could be read",
+            [count_warning("2 CRITICAL findings", 0)],
+            id="below-fail-on-not-compared",
+        ),
+        pytest.param(
+            [],
+            {Severity.UNTRIAGED: 1, Severity.HIGH: 1},
+            Severity.MEDIUM,
+            False,
+            "no findings at or above MEDIUM; ECR reported 1 HIGH finding but only 0 could be read, "
+            "and 1 UNTRIAGED finding but only 0 could be read",
+            [count_warning("1 HIGH finding", 0), count_warning("1 UNTRIAGED finding", 0)],
+            id="untriaged-ranks-as-medium",
+        ),
+        pytest.param(
+            # Enhanced scanning counts vulnerabilities: CVE-1 in two packages is one.
+            TWO_PACKAGES,
+            {Severity.CRITICAL: 2},
+            Severity.CRITICAL,
+            False,
+            "2 findings at or above CRITICAL (2 CRITICAL); ECR reported 2 CRITICAL findings but only 1 could be read",
+            [count_warning("2 CRITICAL findings", 1)],
+            id="enhanced-counts-vulnerabilities",
+        ),
+        pytest.param(
+            TWO_PACKAGES,
+            {Severity.CRITICAL: 1},
+            Severity.CRITICAL,
+            False,
+            "2 findings at or above CRITICAL (2 CRITICAL)",
+            [],
+            id="enhanced-consistent",
+        ),
+        pytest.param(
+            # Basic scanning counts findings: the same CVE in two packages is two.
+            [Finding("CVE-1", Severity.HIGH, package="a"), Finding("CVE-1", Severity.HIGH, package="b")],
+            {Severity.HIGH: 2},
+            Severity.HIGH,
+            False,
+            "2 findings at or above HIGH (2 HIGH)",
+            [],
+            id="basic-consistent",
+        ),
+        pytest.param(
+            [Finding("CVE-1", Severity.HIGH, package="a")],
+            {Severity.HIGH: 2},
+            Severity.HIGH,
+            False,
+            "1 finding at or above HIGH (1 HIGH); ECR reported 2 HIGH findings but only 1 could be read",
+            [count_warning("2 HIGH findings", 1)],
+            id="basic-missing",
+        ),
+        pytest.param([], {Severity.CRITICAL: 5}, None, True, "gate off (fail-on: none); 0 findings", [], id="gate-off"),
+        pytest.param([], {}, Severity.INFORMATIONAL, True, "no findings at or above INFORMATIONAL", [], id="no-counts"),
+    ],
+)
+def test_counts_ecr_declares_but_did_not_return_fail_the_gate(
+    findings: list[Finding],
+    declared: dict[Severity, int],
+    fail_on: Severity | None,
+    passed: bool,
+    reason: str,
+    warnings: list[str],
+) -> None:
+    verdict = evaluate(findings, fail_on=fail_on, declared_counts=declared)
+
+    assert (verdict.passed, verdict.reason, list(verdict.warnings)) == (passed, reason, warnings)
+
+
+def test_counts_are_compared_before_ignores() -> None:
+    verdict = evaluate(
+        [FINDINGS["C"]],
+        fail_on=Severity.CRITICAL,
+        ignores=resolve_ignores(["CVE-1"], [], today=TODAY),
+        declared_counts={Severity.CRITICAL: 1},
+    )
+
+    assert (verdict.passed, verdict.reason, verdict.warnings) == (
+        True,
+        "no findings at or above CRITICAL after 1 ignored",
+        (),
+    )

@@ -91,6 +91,61 @@ def test_ignore_file_that_is_not_a_list(text: str, problem: str) -> None:
     assert raised.value.problems[0].startswith(problem)
 
 
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        pytest.param("expires: 2099-02-30", "`expires` must be a real date, not '2099-02-30'", id="no-such-day"),
+        pytest.param('expires: "2025-13-01"', "`expires` must be a real date, not '2025-13-01'", id="quoted"),
+        pytest.param(
+            "expires: null",
+            "`expires` is empty: remove the key to ignore without expiry, or give a date written YYYY-MM-DD",
+            id="null",
+        ),
+        pytest.param(
+            "expires:",
+            "`expires` is empty: remove the key to ignore without expiry, or give a date written YYYY-MM-DD",
+            id="empty",
+        ),
+        pytest.param(
+            "id: CVE-2",
+            "`id` is given more than once (YAML would keep only the last): one id per entry, "
+            "so write another entry for CVE-2",
+            id="two-ids",
+        ),
+        pytest.param(
+            "reason: again",
+            "`reason` is given more than once (YAML would keep only the last): give it once",
+            id="two-reasons",
+        ),
+    ],
+)
+def test_entries_yaml_would_misread_are_problems(entry: str, problem: str) -> None:
+    text = f"- id: CVE-0\n  reason: fine\n- id: CVE-1\n  reason: r\n  {entry}\n"
+
+    with pytest.raises(InputError) as raised:
+        parse_ignore_file(text, source="ignores.yml")
+
+    assert raised.value.problems == [f"input 'ignore-file': ignores.yml, entry 2: {problem}"]
+
+
+def test_keys_merged_from_an_anchor_may_be_overridden() -> None:
+    text = "- &base {id: CVE-1, reason: shared}\n- <<: *base\n  id: CVE-2\n"
+
+    assert [entry.vulnerability_id for entry in parse_ignore_file(text, source="f.yml")] == ["CVE-1", "CVE-2"]
+
+
+def test_an_ignore_file_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "ignores.yml"
+    path.write_bytes("- id: CVE-1\n  reason: café\n".encode("latin-1"))
+
+    with pytest.raises(InputError) as raised:
+        load_ignore_file(path)
+
+    assert raised.value.problems == [
+        f"input 'ignore-file': {path} is not UTF-8 text (line 2 has a byte UTF-8 does not allow): save it as UTF-8"
+    ]
+
+
 def test_load_ignore_file(tmp_path: Path) -> None:
     path = tmp_path / "ignores.yml"
     path.write_text(IGNORE_FILE, encoding="utf-8")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from ecr_action.gate import evaluate
 from ecr_action.github import Workflow
 from ecr_action.ignores import IgnoreEntry, resolve_ignores
 from ecr_action.report import (
+    SARIF_MAX_RESULTS,
     Annotation,
     ScanReport,
     annotations,
@@ -159,6 +161,74 @@ def test_annotations_limit_and_off() -> None:
     assert annotations(findings, verdict, dockerfile="Dockerfile", line=1, limit=0) == []
 
 
+# Findings without a name or a package (ECR can send either empty).
+
+UNNAMED = Finding("", Severity.CRITICAL, title="Heap overflow in the parser", uri="https://example.test/advisory/7")
+NAMELESS_PACKAGE = Finding("CVE-2024-0007", Severity.CRITICAL, installed_version="1.2")
+NAMED = Finding("CVE-2024-0008", Severity.CRITICAL, package="zlib", installed_version="1.3")
+
+
+def test_unnamed_findings_get_placeholders_and_sort_after_named_ones() -> None:
+    findings = [UNNAMED, NAMELESS_PACKAGE, NAMED]
+    verdict = evaluate(findings, fail_on=Severity.CRITICAL)
+    stream = io.StringIO()
+    workflow = Workflow(stream)
+
+    for annotation in annotations(findings, verdict, dockerfile="Dockerfile", line=2, limit=10):
+        workflow.annotate(
+            annotation.level, annotation.message, title=annotation.title, file=annotation.file, line=annotation.line
+        )
+
+    assert stream.getvalue().splitlines() == [
+        "::error file=Dockerfile,line=2,title=CVE-2024-0008 in zlib::CRITICAL: zlib 1.3 → no fix yet",
+        "::error file=Dockerfile,line=2,title=CVE-2024-0007::CRITICAL: (unknown package) 1.2 → no fix yet",
+        "::error file=Dockerfile,line=2,title=(unnamed vulnerability)"
+        "::CRITICAL: (unknown package) → no fix yet%0Ahttps://example.test/advisory/7",
+    ]
+
+
+def test_unnamed_findings_in_the_summary() -> None:
+    markdown = summary_markdown(scan_report([UNNAMED, NAMELESS_PACKAGE], fail_on=Severity.CRITICAL))
+
+    assert "| CRITICAL | CVE-2024-0007 | (unknown package) | 1.2 | no fix yet |  | fails |" in markdown
+    assert (
+        "| CRITICAL | [(unnamed vulnerability)](https://example.test/advisory/7) | (unknown package) "
+        "|  | no fix yet |  | fails |"
+    ) in markdown
+
+
+def test_unnamed_findings_get_a_stable_sarif_rule_id() -> None:
+    other = Finding("", Severity.LOW, package="tar", description="Another one")
+
+    def run(findings: list[Finding]) -> dict:
+        log = sarif(findings, dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+        jsonschema.validate(log, SARIF_SCHEMA)
+        return log["runs"][0]
+
+    first, again = run([UNNAMED, other, NAMED]), run([NAMED, other, UNNAMED])
+    rule_ids = [rule["id"] for rule in first["tool"]["driver"]["rules"]]
+
+    assert rule_ids[0] == "CVE-2024-0008"
+    assert all(re.fullmatch(r"unnamed-finding-[0-9a-f]{12}", rule_id) for rule_id in rule_ids[1:])
+    assert len(set(rule_ids)) == 3
+    # The same finding gets the same id in every run, whatever else the scan found.
+    assert rule_ids == [rule["id"] for rule in again["tool"]["driver"]["rules"]]
+    assert (
+        rule_ids[1]
+        == "unnamed-finding-"
+        + hashlib.sha256("\0".join((UNNAMED.title, UNNAMED.description, UNNAMED.uri)).encode()).hexdigest()[:12]
+    )
+    unnamed_rule = first["tool"]["driver"]["rules"][1]
+    assert unnamed_rule["shortDescription"] == {"text": "Heap overflow in the parser"}
+    unnamed_result = first["results"][1]
+    assert unnamed_result["ruleId"] == rule_ids[1]
+    assert unnamed_result["message"]["text"] == (
+        f"(unnamed vulnerability) (CRITICAL) in (unknown package) of image {IMAGE_URI}: no fix yet."
+    )
+    fingerprints = [result["partialFingerprints"]["ecrActionFinding/v1"] for result in first["results"]]
+    assert len(set(fingerprints)) == 3
+
+
 # Job summary.
 
 
@@ -199,6 +269,22 @@ def test_summary_shows_image_counts_gate_ignores_and_timings() -> None:
         "> [!WARNING]\n> The ignore of CVE-1 expired on 2025-01-01 (reason given: a &lt;b&gt;\\|c&lt;/b&gt;)"
         in markdown
     )
+
+
+def test_summary_shows_the_gates_warnings() -> None:
+    basic = Finding("CVE-1", Severity.CRITICAL, package="openssl", kind=ScanKind.BASIC)
+    report = scan_report([basic], fail_on=Severity.HIGH, fixable_only=True, declared_counts={Severity.HIGH: 2})
+
+    markdown = summary_markdown(report)
+
+    assert len(report.verdict.warnings) == 2
+    warnings = [line for line in markdown.splitlines() if line.startswith("> ") and "ECR" in line]
+    assert warnings[0].startswith("> ECR's basic scanning gives no fix data, so \\`fail-on-fixable-only\\`")
+    assert warnings[1].startswith("> ECR's scan summary (findingSeverityCounts) reports 2 HIGH findings, but only 0")
+    assert (
+        "**Gate** (fail-on: HIGH): 1 finding at or above HIGH (1 CRITICAL); "
+        "ECR reported 2 HIGH findings but only 0 could be read"
+    ) in markdown
 
 
 def test_summary_escapes_hostile_finding_text() -> None:
@@ -318,6 +404,51 @@ def test_sarif_of_10000_findings_is_valid() -> None:
     assert all(rules[result["ruleIndex"]]["id"] == result["ruleId"] for result in results)
     # GitHub's upload limit is 10 MB of gzip-compressed SARIF.
     assert len(gzip.compress(json.dumps(log).encode())) < 10_000_000
+
+
+def test_sarif_past_githubs_cap_says_so() -> None:
+    findings = many_findings(SARIF_MAX_RESULTS + 7)
+    log = sarif(findings, dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+    run = log["runs"][0]
+    notice = (
+        "25,007 findings: this file lists the 25,000 most severe, as GitHub's code scanning takes no more results "
+        "per run. The ECR console lists them all."
+    )
+
+    assert len(run["results"]) == SARIF_MAX_RESULTS
+    assert run["properties"] == {
+        "imageUri": IMAGE_URI,
+        "findingsTotal": SARIF_MAX_RESULTS + 7,
+        "resultsLimit": SARIF_MAX_RESULTS,
+    }
+    assert run["invocations"] == [
+        {"executionSuccessful": True, "toolExecutionNotifications": [{"level": "warning", "message": {"text": notice}}]}
+    ]
+    jsonschema.validate(
+        {
+            **log,
+            "runs": [
+                {
+                    **run,
+                    "results": run["results"][:1],
+                    "tool": {"driver": {**run["tool"]["driver"], "rules": run["tool"]["driver"]["rules"][:1]}},
+                }
+            ],
+        },
+        SARIF_SCHEMA,
+    )
+    # Below the cap, nothing is said.
+    small = sarif(findings[:3], dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)["runs"][0]
+    assert "invocations" not in small and small["properties"] == {"imageUri": IMAGE_URI}
+
+
+def test_summary_says_the_sarif_file_is_capped() -> None:
+    markdown = summary_markdown(scan_report(many_findings(SARIF_MAX_RESULTS + 7), fail_on=Severity.HIGH))
+
+    assert markdown.splitlines()[-1].endswith(
+        "more findings not shown. The SARIF file (`sarif-file`) lists the 25,000 most severe, as GitHub's code "
+        "scanning takes no more; the ECR console lists them all._"
+    )
 
 
 # Outputs.

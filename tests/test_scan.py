@@ -303,6 +303,23 @@ def test_findings_are_read_from_every_page_not_from_the_counts() -> None:
     assert tokens == [None, "page-2", "page-3"]
 
 
+def test_ecrs_own_counts_are_kept_for_the_gate() -> None:
+    first = scan_page("COMPLETE", [basic_finding("CVE-1")], nextToken="page-2")
+    # ECR's spelling, any case; UNDEFINED and severities it may add are UNTRIAGED.
+    first["imageScanFindings"]["findingSeverityCounts"] = {"CRITICAL": 5, "high": 1, "UNDEFINED": 2, "NEW": 1}
+    last = scan_page("COMPLETE", [])
+    last["imageScanFindings"]["findingSeverityCounts"] = {"LOW": 7}  # only the first page's counts are read
+
+    outcome = wait(FakeEcr({DIGEST: [first, last]}), request())
+
+    assert outcome.declared_counts == {Severity.CRITICAL: 5, Severity.HIGH: 1, Severity.UNTRIAGED: 3}
+
+
+def test_no_counts_declared() -> None:
+    assert wait(FakeEcr({DIGEST: [COMPLETE]}), request()).declared_counts == {}
+    assert wait(FakeEcr({}), request(ScanMode.SKIP)).declared_counts == {}
+
+
 def test_a_repeated_page_token_stops_the_reading() -> None:
     ecr = FakeEcr({DIGEST: [scan_page("COMPLETE", [basic_finding("CVE-1")], nextToken="again")]})
     with pytest.raises(AwsCallError, match="repeated a page token"):
@@ -352,6 +369,20 @@ def test_manual_scan_of_an_index_scans_each_platform_and_merges_the_findings() -
     assert outcome.started_by_action
     started = [kwargs["imageId"]["imageDigest"] for name, kwargs in ecr.calls if name == "start_image_scan"]
     assert started == [AMD64_DIGEST, ARM64_DIGEST]
+
+
+def test_counts_of_an_index_are_the_largest_of_any_platform() -> None:
+    """Platform images share most findings, which are merged: a sum would declare more than is there."""
+    amd64 = scan_page("COMPLETE", [basic_finding("CVE-SHARED", "CRITICAL"), basic_finding("CVE-AMD")])
+    amd64["imageScanFindings"]["findingSeverityCounts"] = {"CRITICAL": 1, "HIGH": 1}
+    arm64 = scan_page("COMPLETE", [basic_finding("CVE-SHARED", "CRITICAL")])
+    arm64["imageScanFindings"]["findingSeverityCounts"] = {"CRITICAL": 1, "LOW": 4}
+
+    outcome = wait(
+        index_ecr({AMD64_DIGEST: [amd64], ARM64_DIGEST: [arm64]}), request(ScanMode.MANUAL, digest=INDEX_DIGEST)
+    )
+
+    assert outcome.declared_counts == {Severity.CRITICAL: 1, Severity.HIGH: 1, Severity.LOW: 4}
 
 
 def test_on_push_cannot_wait_for_an_index() -> None:
