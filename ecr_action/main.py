@@ -260,10 +260,14 @@ def report_and_gate(
         ignores=ignores,
         baseline=baseline,
         baseline_tag=inputs.baseline_tag or "",
+        declared_counts=outcome.declared_counts,
     )
     warnings = ignores.warnings(workspace_relative(inputs, inputs.ignore_file) if inputs.ignore_file else "ignore")
     for warning in warnings:
         workflow.warning(warning, title="Expired ignore")
+    # The summary shows the verdict's own warnings; here they become annotations.
+    for warning in verdict.warnings:
+        workflow.warning(warning, title="Vulnerability gate")
     dockerfile = workspace_relative(inputs, inputs.file)
     line = report.final_stage_line(inputs.file.read_text(encoding="utf-8", errors="replace"))
     for annotation in report.annotations(
@@ -307,6 +311,12 @@ def report_and_gate(
 
 
 def gate(verdict: GateVerdict, workflow: Workflow) -> None:
+    if not verdict.passed and not verdict.counted:
+        # Failed only because ECR counted findings it did not return: nothing to fix in the image yet.
+        raise GateFailedError(
+            f"{verdict.reason}. ECR's scan summary counts findings it did not return: run the job again, or "
+            "compare with the image's findings in the ECR console."
+        )
     if not verdict.passed:
         raise GateFailedError(
             f"{verdict.reason}. The job summary lists them: fix them, raise 'fail-on', or list reviewed "
