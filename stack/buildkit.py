@@ -7,12 +7,18 @@ answer 401).
 The stack's engine has no bridge network (`--bridge=none`): the classic builder then runs RUN steps with
 no network, but BuildKit's default network mode needs the bridge ("network bridge not found"), so these
 builds ask for `networkmode=none` unless told otherwise (a caller may pass `networkmode="host"`).
+
+A build that needs a session (registry credentials for a private base image) goes through Debian's
+docker CLI instead (`cli_build`): docker.io 20.10's CLI runs BuildKit with a session when
+`DOCKER_BUILDKIT=1`, and reads credentials from its `DOCKER_CONFIG`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +27,10 @@ from typing import Any
 import docker
 
 from stack.config import StackConfig
+
+# Debian's docker.io CLI (20.10), which builds with BuildKit by itself; a newer CLI earlier in PATH may
+# need the buildx plugin for that.
+DOCKER_CLI = "/usr/bin/docker"
 
 
 def context_tar(directory: Path) -> bytes:
@@ -80,3 +90,32 @@ def build(
 
 def build_error(messages: list[dict[str, Any]]) -> str | None:
     return next((message["error"] for message in messages if "error" in message), None)
+
+
+def cli_build(
+    config: StackConfig, context: Path, *args: str, docker_config: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`DOCKER_BUILDKIT=1 docker build --progress=plain --network=none <args> <context>` against the stack's
+    engine, with a session; `docker_config` is the client's DOCKER_CONFIG (its logins)."""
+    environment = {**os.environ, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": config.docker_host}
+    if docker_config is not None:
+        environment["DOCKER_CONFIG"] = str(docker_config)
+    return subprocess.run(
+        [DOCKER_CLI, "build", "--progress=plain", "--network=none", *args, str(context)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def cli_login(config: StackConfig, docker_config: Path, host: str, username: str, password: str) -> None:
+    """`docker login` into `docker_config` (a directory), as a user's job does before a build."""
+    subprocess.run(
+        [DOCKER_CLI, "login", "--username", username, "--password-stdin", host],
+        input=password,
+        env={**os.environ, "DOCKER_HOST": config.docker_host, "DOCKER_CONFIG": str(docker_config)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
