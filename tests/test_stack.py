@@ -280,10 +280,12 @@ def test_an_arm64_image_runs_under_emulation(stack: StackClient, multiarch_app_d
     assert engine.containers.run(amd64, ["cat", "/arch"], remove=True).decode().strip() == "x86_64"
 
 
-def test_buildkit_trusts_the_registries_certificate(stack: StackClient, app_dir: Path, tmp_path: Path) -> None:
+def test_buildkit_trusts_the_registries_certificate(
+    stack: StackClient, app_dir: Path, unique_name: str, tmp_path: Path
+) -> None:
     """BuildKit verifies the registry's certificate (the classic pull does not, on loopback): a base image
     pulls through TLS, anonymously to a 401, and with the ECR login to a build."""
-    name = f"test/base-{tmp_path.name[-8:]}"
+    name = unique_name
     stack.ecr().create_repository(repositoryName=name)
     build_and_push(stack, app_dir, name, "v1")
     host, auth = ecr_login(stack, stack.default_account)
