@@ -81,6 +81,16 @@ class StackConfig:
         return self.docker_dir / "docker.sock"
 
     @property
+    def docker_etc(self) -> Path:
+        """What the stack's dockerd sees as /etc/docker: its daemon.json, key.json and certs.d."""
+        return self.docker_dir / "etc"
+
+    @property
+    def cache_dir(self) -> Path:
+        """What the stack downloads once (the arm64 busybox): kept when the engine's data is wiped."""
+        return self.root / "cache"
+
+    @property
     def hosts_file(self) -> Path:
         return self.root / "hosts"
 

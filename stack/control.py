@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from stack import oidc
+from stack import arm64, oidc
 from stack.config import Registry, StackConfig
 
 READY_TIMEOUT_SECONDS = 60
@@ -124,6 +124,20 @@ def make_hosts_file(config: StackConfig) -> None:
     config.hosts_file.write_text("\n".join(lines) + "\n")
 
 
+def make_docker_etc(config: StackConfig) -> None:
+    """The stack's dockerd's /etc/docker: certs.d trusts the stack's certificate for every registry host.
+
+    The engine's classic pulls and pushes skip verification for loopback registries, but BuildKit (which
+    pulls a build's base image) verifies them; both read `/etc/docker/certs.d/<host>/ca.crt`.
+    """
+    trusted = (config.tls_dir / "registry.crt").read_bytes()
+    for registry in config.registries:
+        host_dir = config.docker_etc / "certs.d" / registry.host
+        host_dir.mkdir(parents=True, exist_ok=True)
+        if not (host_dir / "ca.crt").exists() or (host_dir / "ca.crt").read_bytes() != trusted:
+            (host_dir / "ca.crt").write_bytes(trusted)
+
+
 def make_registry_config(config: StackConfig, registry: Registry) -> Path:
     directory = config.registry_dir(registry)
     (directory / "data").mkdir(parents=True, exist_ok=True)
@@ -182,11 +196,13 @@ def _insecure_context() -> ssl.SSLContext:
 def parts(config: StackConfig) -> list[Part]:
     python = sys.executable
     docker = config.docker_dir
-    # dockerd runs in its own mount namespace, where the stack's hosts file covers /etc/hosts: it then
-    # resolves the genuine ECR hostnames to the stack's registries and treats them as insecure
-    # (loopback), so the self-signed certificate is accepted. The machine's /etc/hosts is untouched.
+    # dockerd runs in its own mount namespace, where the stack's hosts file covers /etc/hosts, so it
+    # resolves the genuine ECR hostnames to the stack's registries, and the stack's own directory covers
+    # /etc/docker, so it trusts their certificate (certs.d) and writes its key.json there. The machine's
+    # /etc/hosts and /etc/docker are untouched.
     dockerd = (
-        f"mount --bind {config.hosts_file} /etc/hosts && exec dockerd --iptables=false --ip6tables=false "
+        f"mount --bind {config.hosts_file} /etc/hosts && mount --bind {config.docker_etc} /etc/docker && "
+        "exec dockerd --iptables=false --ip6tables=false "
         f"--bridge=none --data-root {docker / 'data'} --exec-root {docker / 'exec'} "
         f"--host {config.docker_host} --pidfile {docker / 'dockerd.pid'}"
     )
@@ -288,8 +304,13 @@ def up(config: StackConfig) -> None:
     make_tls(config)
     make_oidc_identity(config)
     make_hosts_file(config)
+    make_docker_etc(config)
     for registry in config.registries:
         make_registry_config(config, registry)
+    try:
+        arm64.set_up(config)
+    except arm64.EmulationError as error:
+        raise StackError(f"stack: arm64 emulation: {error}") from None
     environment = {**os.environ, "ECR_STACK_DIR": str(config.root), "PYTHONUNBUFFERED": "1"}
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")])
@@ -310,7 +331,23 @@ def up(config: StackConfig) -> None:
             pid = process.pid
             _pid_file(config, part).write_text(str(pid))
         _wait_ready(config, part, pid)
+        if part.name == "dockerd" and not _sees_stack_docker_etc(config, pid):
+            raise StackError(
+                f"stack: the running dockerd (pid {pid}) does not see {config.docker_etc} as /etc/docker, so "
+                "BuildKit would not trust the registries (a stack started by older code): "
+                "run `python -m stack down`, then `up`"
+            )
     write_env_file(config)
+
+
+def _sees_stack_docker_etc(config: StackConfig, pid: int) -> bool:
+    """Whether dockerd's /etc/docker is the stack's (seen through its mount namespace, /proc/<pid>/root)."""
+    host = config.registries[0].host
+    seen = Path(f"/proc/{pid}/root/etc/docker/certs.d/{host}/ca.crt")
+    try:
+        return seen.read_bytes() == (config.docker_etc / "certs.d" / host / "ca.crt").read_bytes()
+    except OSError:
+        return False
 
 
 def _stop(pid: int) -> None:
@@ -357,7 +394,9 @@ def down(config: StackConfig) -> None:
 
 
 def status(config: StackConfig) -> dict[str, bool]:
-    return {part.name: _running_pid(config, part) is not None and part.ready() for part in parts(config)}
+    states = {part.name: _running_pid(config, part) is not None and part.ready() for part in parts(config)}
+    states["arm64-emulation"] = arm64.emulation_problem(config) is None
+    return states
 
 
 def client_environment(config: StackConfig) -> dict[str, str]:

@@ -6,7 +6,8 @@ that, the gateway makes the pieces behave as one ECR:
 - registry → API: before any call about a repository, what the registry serves under each tag (read
   from its storage) is put into moto with the registry's own digest, and a scan starts when the
   repository scans on push; so a read right after a push sees it;
-- API → registry: a `PutImage` (adding a tag through the API) writes the same manifest to the registry;
+- API → registry: a `PutImage` (adding a tag, or an image index, through the API) writes the same manifest
+  to the registry, and the image gets ECR's digest, the manifest's sha256 (moto makes one up);
 - scans: a scan stays `IN_PROGRESS` for the delay a test sets (`POST /_stack/scan-delay`), and findings
   are served in pages of `maxResults` with `nextToken`, as ECR does (moto returns them all at once);
 - STS: `AssumeRoleWithWebIdentity` checks the token's signature and the role's trust policy, as IAM does
@@ -16,6 +17,7 @@ that, the gateway makes the pieces behave as one ECR:
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import html
 import json
 import threading
@@ -218,6 +220,16 @@ class Gateway:
             )
 
 
+def with_manifest_digest(body: bytes) -> bytes:
+    """A PutImage request naming the image by its manifest's digest (sha256 of its bytes), as ECR and the
+    registry name it: moto otherwise derives one from the layers, or makes one up for an image index."""
+    request = json.loads(body or b"{}")
+    if "imageDigest" in request or "imageManifest" not in request:
+        return body
+    request["imageDigest"] = f"sha256:{hashlib.sha256(request['imageManifest'].encode()).hexdigest()}"
+    return json.dumps(request).encode()
+
+
 def name_images_as_requested(request: dict[str, Any], response: dict[str, Any]) -> None:
     """ECR names each image returned by BatchGetImage by the tag it was asked for; moto names it by the
     last tag it was given, so an image asked for under two tags comes back twice under the same one."""
@@ -333,6 +345,8 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                         return
             if target.startswith(ECR_TARGET):
                 self._sync(target.removeprefix(ECR_TARGET), json.loads(body or b"{}"))
+            if target == f"{ECR_TARGET}PutImage":
+                body = with_manifest_digest(body)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
             reply = gateway.http.request(
                 self.command, config.moto_url + self.path, data=body, headers=headers, timeout=60

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stack import control
-from stack.apps import write_app
+from stack.apps import write_app, write_multiarch_app
 from stack.client import StackClient
 from stack.config import StackConfig
 
@@ -34,6 +34,12 @@ def unique_name() -> str:
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
     return write_app(tmp_path / "app", marker=uuid.uuid4().hex)
+
+
+@pytest.fixture
+def multiarch_app_dir(stack: StackClient, tmp_path: Path) -> Path:
+    """`app_dir`'s app for BuildKit, buildable for linux/amd64 and linux/arm64 (see stack.apps)."""
+    return write_multiarch_app(tmp_path / "multiarch-app", marker=uuid.uuid4().hex, config=stack.config)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import jwt
 import pytest
 import requests
 
+from stack import arm64, buildkit
 from stack.client import StackClient
 from tests.helpers import build_and_push, ecr_login
 
@@ -249,3 +252,112 @@ def test_engine_is_the_stacks_own(stack: StackClient) -> None:
     assert info["DockerRootDir"].startswith(str(stack.config.root))
     with pytest.raises(docker.errors.ImageNotFound):
         stack.docker().images.get("image-that-was-never-built")
+
+
+# arm64 and BuildKit ---------------------------------------------------------------------------------
+def buildkit_build(stack: StackClient, app_dir: Path, reference: str, platform: str) -> None:
+    messages = buildkit.build(stack.config, app_dir, tag=reference, platform=platform)
+    assert buildkit.build_error(messages) is None, buildkit.build_error(messages)
+
+
+def test_arm64_emulation_is_registered_with_the_fix_binary_flag(stack: StackClient) -> None:
+    entry = arm64.binfmt_entry()
+    assert entry["enabled"] == "enabled"
+    assert "F" in entry["flags"]
+    assert Path(entry["interpreter"]).resolve() == arm64.QEMU_AARCH64
+    assert arm64.emulation_problem(stack.config) is None
+
+
+def test_an_arm64_image_runs_under_emulation(stack: StackClient, multiarch_app_dir: Path, unique_name: str) -> None:
+    reference = f"{unique_name}:arm64"
+    buildkit_build(stack, multiarch_app_dir, reference, "linux/arm64")
+    engine = stack.docker()
+    assert engine.images.get(reference).attrs["Architecture"] == "arm64"
+    output = engine.containers.run(reference, ["uname", "-m"], platform="linux/arm64", remove=True)
+    assert output.decode().strip() == "aarch64"
+    amd64 = f"{unique_name}:amd64"
+    buildkit_build(stack, multiarch_app_dir, amd64, "linux/amd64")
+    assert engine.containers.run(amd64, ["cat", "/arch"], remove=True).decode().strip() == "x86_64"
+
+
+def test_buildkit_trusts_the_registries_certificate(
+    stack: StackClient, app_dir: Path, unique_name: str, tmp_path: Path
+) -> None:
+    """BuildKit verifies the registry's certificate (the classic pull does not, on loopback): a base image
+    pulls through TLS, anonymously to a 401, and with the ECR login to a build."""
+    name = unique_name
+    stack.ecr().create_repository(repositoryName=name)
+    build_and_push(stack, app_dir, name, "v1")
+    host, auth = ecr_login(stack, stack.default_account)
+    stack.docker().images.remove(f"{host}/{name}:v1", force=True)
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {host}/{name}:v1\nRUN echo built on the base\n")
+    docker_config = tmp_path / "docker-config"
+    docker_config.mkdir()
+
+    anonymous = buildkit.cli_build(stack.config, context, docker_config=docker_config)
+    assert anonymous.returncode != 0
+    assert "401 Unauthorized" in anonymous.stderr
+    assert "x509" not in anonymous.stderr
+
+    buildkit.cli_login(stack.config, docker_config, host, auth["username"], auth["password"])
+    logged_in = buildkit.cli_build(stack.config, context, docker_config=docker_config)
+    assert logged_in.returncode == 0, logged_in.stderr
+    assert "built on the base" in logged_in.stderr
+
+
+LIST_TYPES = {
+    "docker": (
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ),
+    "oci": ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.v2+json"),
+}
+
+
+@pytest.mark.parametrize("kind", LIST_TYPES)
+def test_an_image_index_put_through_the_api_is_served_and_pulls_per_platform(
+    stack: StackClient, multiarch_app_dir: Path, unique_name: str, kind: str
+) -> None:
+    list_type, child_type = LIST_TYPES[kind]
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name)
+    host, auth = ecr_login(stack, stack.default_account)
+    reference = f"{host}/{unique_name}"
+    children = []
+    for architecture in ("amd64", "arm64"):
+        buildkit_build(stack, multiarch_app_dir, f"{reference}:{architecture}", f"linux/{architecture}")
+        pushed = next(line["aux"] for line in push(stack, reference, architecture, auth) if "aux" in line)
+        children.append(
+            {
+                "mediaType": child_type,
+                "digest": pushed["Digest"],
+                "size": pushed["Size"],
+                "platform": {"architecture": architecture, "os": "linux"},
+            }
+        )
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": list_type, "manifests": children}, indent=3)
+    digest = f"sha256:{hashlib.sha256(manifest.encode()).hexdigest()}"
+
+    put = ecr.put_image(
+        repositoryName=unique_name, imageManifest=manifest, imageManifestMediaType=list_type, imageTag="multi"
+    )
+    assert put["image"]["imageId"]["imageDigest"] == digest
+
+    served = stack.registry_manifest(unique_name, "multi")
+    assert served.status_code == 200
+    assert served.headers["Docker-Content-Digest"] == digest
+    assert served.headers["Content-Type"] == list_type
+    assert served.content == manifest.encode()
+    described = ecr.describe_images(repositoryName=unique_name, imageIds=[{"imageTag": "multi"}])["imageDetails"]
+    assert [image["imageDigest"] for image in described] == [digest]
+
+    engine = stack.docker()
+    for architecture in ("amd64", "arm64"):
+        engine.images.remove(f"{reference}:{architecture}", force=True)
+    pulled = engine.images.pull(reference, tag="multi", platform="linux/arm64", auth_config=auth)
+    assert pulled.attrs["Architecture"] == "arm64"
+    assert f"{reference}@{digest}" in pulled.attrs["RepoDigests"]
+    output = engine.containers.run(f"{reference}:multi", ["cat", "/arch"], platform="linux/arm64", remove=True)
+    assert output.decode().strip() == "aarch64"
