@@ -42,7 +42,6 @@ from ecr_action.session import (
 )
 from stack.apps import BUSYBOX
 from stack.client import StackClient
-from stack.config import StackConfig
 from tests.helpers import ecr_login
 
 GET_TOKEN_AUTHORITY = "/moby.filesync.v1.Auth/GetTokenAuthority"
@@ -416,13 +415,6 @@ def test_a_missing_secret(stack: StackClient, tmp_path: Path) -> None:
     assert (error, image_id.startswith("sha256:")) == ("", True)
 
 
-# BuildKit, unlike the classic builder, verifies the registry's certificate even on loopback: these tests
-# need the stack's dockerd to trust it (/etc/docker/certs.d, branch stackarm). Remove this once merged.
-needs_registry_trust = pytest.mark.skipif(
-    not hasattr(StackConfig, "docker_etc"), reason="the stack's dockerd does not trust the registry certificate yet"
-)
-
-
 @pytest.fixture
 def private_base_app(stack: StackClient, tmp_path: Path) -> tuple[Path, str]:
     """(context, registry host): an app FROM a base image in the default account's registry, not in the engine."""
@@ -443,7 +435,6 @@ def private_base_app(stack: StackClient, tmp_path: Path) -> tuple[Path, str]:
 
 
 @pytest.mark.stack
-@needs_registry_trust
 def test_a_private_ecr_base_image_needs_the_session_s_credentials(
     stack: StackClient, private_base_app: tuple[Path, str]
 ) -> None:
