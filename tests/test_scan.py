@@ -593,13 +593,14 @@ def test_stack_baseline_by_tag(stack: StackClient, ecr: Any, app_dir: Path, uniq
     result = fixture_result("ecr_enhanced_findings.json", unique_name, digest)
     stack.scan_results(result)
 
-    assert baseline_findings(ecr, unique_name, None, "v1") == tuple(findings_from_page(result))
-    assert baseline_findings(ecr, unique_name, None, "no-such-tag") is None
+    assert tagged_digest(ecr, unique_name, None, "v1") == digest
+    assert baseline_findings(ecr, unique_name, None, digest) == tuple(findings_from_page(result))
+    assert tagged_digest(ecr, unique_name, None, "no-such-tag") is None
 
 
 @pytest.mark.stack
 def test_stack_no_baseline_for_an_image_never_scanned(
     stack: StackClient, ecr: Any, app_dir: Path, unique_name: str
 ) -> None:
-    pushed(stack, app_dir, unique_name, scan_on_push=False)
-    assert baseline_findings(ecr, unique_name, None, "v1") is None
+    digest = pushed(stack, app_dir, unique_name, scan_on_push=False)
+    assert baseline_findings(ecr, unique_name, None, digest) is None
