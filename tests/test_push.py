@@ -232,6 +232,11 @@ def test_past_the_retry_budget_the_push_fails_once() -> None:
         ("received unexpected HTTP status: 502 Bad Gateway", "_TransientPushError"),
         ("write tcp 127.0.0.1:1->127.0.0.1:443: write: connection reset by peer", "_TransientPushError"),
         ("net/http: TLS handshake timeout", "_TransientPushError"),
+        (
+            "Patch \"https://1.dkr.ecr.us-east-1.amazonaws.com/v2/app/blobs/uploads/x\": write tcp "
+            "127.0.0.1:1->127.0.0.1:443: use of closed network connection",
+            "_TransientPushError",
+        ),
         ("manifest invalid: manifest invalid", "PushError"),
     ],
 )
