@@ -36,7 +36,7 @@ from docker.utils.build import exclude_paths
 from ecr_action import buildlog
 from ecr_action.buildlog import BuildOutcome, BuildWarning, FailedStep
 from ecr_action.buildplan import OUTSIDE_DOCKERFILE, PlatformBuild, dockerfile_name
-from ecr_action.errors import ActionError, BuildError, DockerEngineError
+from ecr_action.errors import BuildError, DockerEngineError
 
 BUILDKIT = "buildkit"
 CLASSIC = "classic"
@@ -401,16 +401,20 @@ def _scrubbed(warning: BuildWarning, values: list[str]) -> BuildWarning:
     )
 
 
-def _refused(response: Any, values: list[str]) -> ActionError:
+def _refused(response: Any, values: list[str]) -> BuildError:
     """The engine refused the request: its JSON `message` only (never the URL, which has the build args)."""
     try:
-        message = str(json.loads(response.content)["message"])
+        body = response.content
+    except Exception:  # a body cut short: the status is all there is
+        body = b""
+    try:
+        message = str(json.loads(body)["message"])
     except (ValueError, KeyError, TypeError):
-        message = response.content.decode("utf-8", "replace")[:500].strip() or response.reason
-    message = scrub(message, values)
-    if response.status_code < 500:
-        return BuildError(f"The Docker Engine refused the build (HTTP {response.status_code}): {message}.")
-    return DockerEngineError(f"The Docker Engine failed to start the build (HTTP {response.status_code}): {message}.")
+        message = body.decode("utf-8", "replace")[:500].strip()
+    return BuildError(
+        f"The Docker Engine refused the build (HTTP {response.status_code} {response.reason}): "
+        f"{scrub(message, values) or 'no reason given'}."
+    )
 
 
 def _disconnect(response: Any, expired: threading.Event) -> None:
