@@ -149,7 +149,7 @@ def packed_context(context: Path, dockerfile: Path) -> Iterator[BuildContext]:
     name = dockerfile_name(context, dockerfile)
     text = dockerfile.read_text(encoding="utf-8", errors="replace")
     with tempfile.TemporaryFile() as archive:
-        _write_archive(archive, context, name, text, _ignore_patterns(context, dockerfile))
+        _write_archive(archive, context, dockerfile, name, _ignore_patterns(context, dockerfile))
         archive.seek(0)
         yield BuildContext(archive=archive, dockerfile=name, dockerfile_text=text)
 
@@ -164,7 +164,7 @@ def _ignore_patterns(context: Path, dockerfile: Path) -> list[str]:
     return []
 
 
-def _write_archive(archive: IO[bytes], context: Path, name: str, text: str, patterns: list[str]) -> None:
+def _write_archive(archive: IO[bytes], context: Path, dockerfile: Path, name: str, patterns: list[str]) -> None:
     """BuildKit takes an uploaded context for a tar only if a tar header starts in its first 1024 bytes
     (else it reads the upload as a Dockerfile). So: whole-second mtimes (a fractional one costs each entry
     a PAX header, as docker-py writes them), the Dockerfile first, and gzip (recognised by its magic
@@ -176,7 +176,7 @@ def _write_archive(archive: IO[bytes], context: Path, name: str, text: str, patt
     plain = len(name) <= _USTAR_NAME and name.isascii()
     with tarfile.open(fileobj=archive, mode="w" if plain else "w:gz", format=tarfile.PAX_FORMAT) as tar:
         if outside:
-            data = text.encode("utf-8")
+            data = dockerfile.read_bytes()
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -263,6 +263,9 @@ def build_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, secr
         (span for span in heredoc_lines(dockerfile_text) if parse and span[0] <= int(parse.group(1)) <= span[1]), None
     )
     syntax = syntax_directive(dockerfile_text)
+    step = outcome.failed_step
+    # The step that failed is fetching the frontend (named after its image), or there is no step yet.
+    frontend_failed = syntax and (step.name.find(syntax) >= 0 if step else _NO_SESSION in error)
     if heredoc:
         message = (
             f"The Dockerfile has a heredoc (`<<`, line {heredoc[0]}) and this Docker Engine "
@@ -271,7 +274,7 @@ def build_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, secr
             f"instructions: {error}. Upgrade the engine (GitHub-hosted runners have Docker 28), or replace the "
             f"heredoc with a RUN of one command or a COPY of a file."
         )
-    elif syntax and (_NO_SESSION in error or "frontend gateway" in error):
+    elif frontend_failed:
         message = (
             f"The Dockerfile's `# syntax={syntax}` line makes BuildKit fetch and run that Dockerfile frontend, "
             f"and that failed: {error}. Remove the line to build with the engine's built-in frontend"
@@ -289,8 +292,8 @@ def build_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, secr
         )
     elif parse or "failed to create LLB definition" in error:
         message = f"The Dockerfile is not valid: {error}. Fix the line it names."
-    elif outcome.failed_step is not None:
-        message = _step_message(outcome.failed_step)
+    elif step is not None:
+        message = _step_message(step)
     else:
         message = f"The image build failed: {error}."
     return BuildError(scrub(message, secrets))

@@ -253,23 +253,32 @@ def test_a_heredoc_an_old_engine_cannot_read_is_named_as_the_cause() -> None:
     assert failure(error.replace("line 4", "line 2"), dockerfile=HEREDOC_DOCKERFILE).startswith("The Dockerfile is not")
 
 
-def test_a_syntax_line_that_fails_is_named_with_how_to_do_without() -> None:
+def test_a_syntax_line_whose_frontend_cannot_be_had_is_named_with_how_to_do_without() -> None:
     dockerfile = "# syntax=docker/dockerfile:1.4\nFROM scratch\n"
-    unreachable = (
-        "failed to solve with frontend dockerfile.v0: failed to solve with frontend gateway.v0: failed to do "
-        'request: Head "https://registry-1.docker.io/v2/docker/dockerfile/manifests/1.4": dial tcp: lookup '
-        "registry-1.docker.io: no such host"
+    unreachable = (  # Docker 20.10 with no way to Docker Hub
+        'failed to do request: Head "https://registry-1.docker.io/v2/docker/dockerfile/manifests/1.4": dial tcp: '
+        "lookup registry-1.docker.io: no such host"
     )
-    message = failure(unreachable, dockerfile=dockerfile)
+    resolving = FailedStep(1, "resolve image config for docker.io/docker/dockerfile:1.4", unreachable, ())
+    message = failure(f"failed to solve with frontend gateway.v0: {unreachable}", resolving, dockerfile)
     assert message.startswith("The Dockerfile's `# syntax=docker/dockerfile:1.4` line makes BuildKit fetch")
     assert message.endswith("Remove the line to build with the engine's built-in frontend.")
     no_session = "failed to solve with frontend gateway.v0: no active sessions"
     assert failure(no_session, dockerfile=dockerfile).endswith(
         "or build with a BuildKit session, which carries the registry credentials."
     )
-    assert failure("failed to load cache key: no active sessions").startswith(
-        "BuildKit asked for the client's session and this build has none"
-    )
+
+
+def test_a_step_failing_under_a_syntax_frontend_is_the_steps_failure() -> None:
+    dockerfile = "# syntax=docker/dockerfile:1.4\nFROM scratch\nRUN exit 3\n"
+    error = "failed to solve with frontend gateway.v0: rpc error: code = Unknown desc = exit code: 3"
+    message = failure(error, FailedStep(2, "[2/2] RUN exit 3", "exit code: 3", ()), dockerfile)
+    assert message == "The build failed at step #2 [2/2] RUN exit 3: exit code: 3."
+
+
+def test_a_missing_session_without_a_syntax_line_says_what_needs_one() -> None:
+    message = failure("failed to load cache key: no active sessions")
+    assert message.startswith("BuildKit asked for the client's session and this build has none")
 
 
 def test_no_build_arg_value_reaches_an_error() -> None:
@@ -329,7 +338,7 @@ def test_the_stack_engine_is_chosen_for_buildkit(stack: StackClient) -> None:
 @pytest.mark.stack
 def test_a_build_is_tagged_labelled_and_sees_its_target_arch(stack: StackClient, tmp_path: Path) -> None:
     context = context_with(tmp_path / "app", PREAMBLE + "ARG TARGETARCH\nRUN echo $TARGETARCH > /arch && cat /arch\n")
-    built, lines = run_build(stack, context, platforms=("linux/amd64",), labels=(("stage", "final"),))
+    built, lines = run_build(stack, context, platforms=("linux/amd64",), labels=(("stage", "final"),), no_cache=True)
     image = stack.docker().images.get(built.reference)
     assert image.id == built.image_id
     assert image.labels == {"stage": "final"}
@@ -365,7 +374,7 @@ def test_dockerignore_keeps_files_out_of_the_build(stack: StackClient, tmp_path:
         PREAMBLE + "COPY . /ctx\nRUN ls -a /ctx\n",
         **{".dockerignore": "secret.env\n", "secret.env": "TOKEN=1", "kept.txt": "k"},
     )
-    _, lines = run_build(stack, context)
+    _, lines = run_build(stack, context, no_cache=True)
     listed = {line.split()[-1] for line in lines if line.startswith("#")}
     assert "kept.txt" in listed
     assert "secret.env" not in listed
