@@ -347,6 +347,41 @@ def test_a_build_is_tagged_labelled_and_sees_its_target_arch(stack: StackClient,
 
 
 @pytest.mark.stack
+def test_each_platform_is_built_and_tagged_on_its_own(stack: StackClient, tmp_path: Path) -> None:
+    # Where `python -m stack up` puts Debian's arm64 busybox (the stackarm branch's stack.arm64).
+    arm64 = stack.config.root / "cache" / "busybox-static-arm64" / "bin" / "busybox"
+    if not arm64.exists():
+        pytest.skip("no arm64 busybox in the stack (a stack without arm64 emulation)")
+    context = context_with(
+        tmp_path / "app",
+        'FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nRUN ["/bin/busybox", "--install", '
+        '"-s", "/bin"]\nRUN uname -m > /machine\n',
+    )
+    shutil.copy(BUSYBOX, context / "busybox-amd64")
+    shutil.copy(arm64, context / "busybox-arm64")
+    spec = BuildKitSpec(
+        context=context,
+        dockerfile=context / "Dockerfile",
+        build_args=(),
+        labels=(),
+        target=None,
+        no_cache=False,
+        pull=False,
+        platforms=("linux/amd64", "linux/arm64"),
+        reference=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
+        network="none",
+    )
+    with packed_context(context, context / "Dockerfile") as packed:
+        built = [build(stack.docker(), request, packed, log=lambda _: None) for request in plan(spec)]
+    assert [(image.platform, image.reference.rpartition(":")[2]) for image in built] == [
+        ("linux/amd64", "v1-linux-amd64"),
+        ("linux/arm64", "v1-linux-arm64"),
+    ]
+    assert [stack.docker().images.get(image.reference).attrs["Architecture"] for image in built] == ["amd64", "arm64"]
+    assert cat(stack, built[1].image_id, "/machine") == "aarch64"  # run under the stack's qemu
+
+
+@pytest.mark.stack
 def test_a_cache_mount_is_kept_for_the_next_build(stack: StackClient, tmp_path: Path) -> None:
     cache = uuid.uuid4().hex
     context = context_with(
