@@ -1,18 +1,15 @@
 """Build the image with the Docker Engine API, streaming the engine's log.
 
-The request is made here rather than through `docker.APIClient.build`: that method takes registry
-credentials only from a Docker config file (the action writes none), cannot be stopped at a deadline,
-and its errors quote the request URL, whose query holds every build-arg value.
+The request is made through `ecr_action.buildkit.stream_build`, not `docker.APIClient.build`: that
+method takes registry credentials only from a Docker config file (the action writes none), cannot be
+stopped at a deadline, and its errors quote the request URL, whose query holds every build-arg value.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
-import socket
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +17,11 @@ from typing import Any
 
 import docker
 import docker.errors
-import docker.utils
 import requests.exceptions
-import urllib3.exceptions
 
+from ecr_action import buildkit
 from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
-from ecr_action.secrets import scrub
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryCredentials:
-    """A registry's login, for the build's base images and for the push."""
-
-    registry: str  # host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com
-    username: str
-    password: str = field(repr=False)
-
-    def for_engine(self) -> dict[str, str]:
-        return {"username": self.username, "password": self.password, "serveraddress": self.registry}
+from ecr_action.secrets import RegistryCredentials, scrub
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,36 +89,17 @@ def engine_error_text(error: BaseException) -> str:
 
 def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[str], None]) -> BuiltImage:
     """The image id of a classic-builder build of `spec`."""
-    secrets = spec.secret_values
-    api = client.api
-    context = _context_tar(spec)
-    try:
-        response = api._post(
-            api._url("/build"),
-            params=_build_params(spec),
-            data=context,
-            headers=_build_headers(spec),
-            stream=True,
-            timeout=None,
+    secrets = list(spec.secret_values)
+    with buildkit.packed_context(spec.context, spec.dockerfile) as context:
+        image_id, _ = buildkit.stream_build(
+            client,
+            _build_params(spec, context.dockerfile),
+            _build_headers(spec),
+            context,
+            lambda chunks: follow_build_log(chunks, log, secrets),
+            secrets,
+            spec.timeout_seconds,
         )
-        api._raise_for_status(response)
-        with _Watchdog(api, response, spec.timeout_seconds) as expired:
-            try:
-                image_id = follow_build_log(api._stream_helper(response, decode=True), log, secrets)
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
-                if expired.is_set():
-                    raise _timed_out(spec) from None
-                raise
-            if expired.is_set():
-                raise _timed_out(spec)
-    except docker.errors.APIError as error:
-        raise BuildError(f"The Docker Engine refused the build: {scrub(engine_error_text(error), secrets)}") from None
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-        raise DockerEngineError(
-            f"The Docker Engine failed during the build: {scrub(engine_error_text(error), secrets)}"
-        ) from None
-    finally:
-        context.close()
     return BuiltImage(image_id=image_id)
 
 
@@ -172,9 +137,9 @@ def build_failure(detail: str) -> Exception:
     return BuildError(f"The image build failed: {detail} (the build log above has the step).")
 
 
-def _build_params(spec: BuildSpec) -> dict[str, Any]:
+def _build_params(spec: BuildSpec, dockerfile: str) -> dict[str, Any]:
     params: dict[str, Any] = {
-        "dockerfile": _dockerfile_in_context(spec),
+        "dockerfile": dockerfile,
         "rm": True,
         "forcerm": True,
         "pull": spec.pull,
@@ -190,67 +155,8 @@ def _build_params(spec: BuildSpec) -> dict[str, Any]:
 
 
 def _build_headers(spec: BuildSpec) -> dict[str, str]:
-    headers = {"Content-Type": "application/tar"}
-    if spec.registries:
-        # The engine's X-Registry-Config: every registry the build may pull from, by host.
-        config = {login.registry: {"username": login.username, "password": login.password} for login in spec.registries}
-        headers["X-Registry-Config"] = base64.urlsafe_b64encode(json.dumps(config).encode()).decode()
-    return headers
-
-
-def _dockerfile_in_context(spec: BuildSpec) -> str:
-    """The Dockerfile's path inside the context tar (one outside the context is added to the tar)."""
-    if spec.dockerfile.is_relative_to(spec.context):
-        return spec.dockerfile.relative_to(spec.context).as_posix()
-    return _EXTERNAL_DOCKERFILE
-
-
-_EXTERNAL_DOCKERFILE = ".ecr-action.Dockerfile"
-
-
-def _context_tar(spec: BuildSpec) -> Any:
-    """The context as a tar, without what .dockerignore excludes (as the Docker CLI sends it)."""
-    ignore_file = spec.context / ".dockerignore"
-    exclude = None
-    if ignore_file.is_file():
-        lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
-        exclude = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    extra = None
-    if not spec.dockerfile.is_relative_to(spec.context):
-        extra = (_EXTERNAL_DOCKERFILE, spec.dockerfile.read_text(encoding="utf-8"))
-    return docker.utils.tar(str(spec.context), exclude=exclude, dockerfile=extra or (None, None), gzip=False)
-
-
-def _timed_out(spec: BuildSpec) -> BuildError:
-    return BuildError(
-        f"The build did not finish within 'build-timeout' ({spec.timeout_seconds:g} s) and was stopped. Make "
-        "the slow step faster (the log above shows where it was), or raise 'build-timeout'."
-    )
-
-
-class _Watchdog:
-    """Ends a streamed response at a deadline: shutting the socket down wakes the reading thread, and the
-    engine cancels a build whose client has gone."""
-
-    def __init__(self, api: docker.APIClient, response: Any, seconds: float | None) -> None:
-        self.expired = threading.Event()
-        self._timer: threading.Timer | None = None
-        if seconds is not None:
-            raw = api._get_raw_response_socket(response)
-            self._sock = getattr(raw, "_sock", raw)  # a unix socket comes wrapped in a SocketIO
-            self._timer = threading.Timer(seconds, self._expire)
-            self._timer.daemon = True
-
-    def _expire(self) -> None:
-        self.expired.set()
-        with contextlib.suppress(OSError):  # already closed: the build has ended on its own
-            self._sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> threading.Event:
-        if self._timer is not None:
-            self._timer.start()
-        return self.expired
-
-    def __exit__(self, *_: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+    if not spec.registries:
+        return {}
+    # The engine's X-Registry-Config: every registry the build may pull from, by host.
+    config = {login.registry: {"username": login.username, "password": login.password} for login in spec.registries}
+    return {"X-Registry-Config": base64.urlsafe_b64encode(json.dumps(config).encode()).decode()}

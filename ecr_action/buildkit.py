@@ -21,11 +21,10 @@ import tarfile
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import docker
 import docker.errors
@@ -37,12 +36,12 @@ from ecr_action import buildlog
 from ecr_action.buildlog import BuildOutcome, BuildWarning, FailedStep
 from ecr_action.buildplan import OUTSIDE_DOCKERFILE, PlatformBuild, dockerfile_name
 from ecr_action.errors import BuildError, DockerEngineError
+from ecr_action.secrets import scrub
 
 BUILDKIT = "buildkit"
 CLASSIC = "classic"
 # The first API version with BuildKit outside the engine's experimental mode (Docker 18.09).
 _BUILDKIT_API = (1, 39)
-_MASK = "***"
 _TRANSPORT_ERRORS = (
     docker.errors.DockerException,
     docker.errors.StreamParseError,
@@ -50,6 +49,7 @@ _TRANSPORT_ERRORS = (
     urllib3.exceptions.HTTPError,
     OSError,
 )
+T = TypeVar("T")
 # USTAR's name field; a longer (or non-ASCII) name needs an extended header before the entry.
 _USTAR_NAME = 100
 
@@ -197,25 +197,6 @@ def _add(tar: tarfile.TarFile, full: Path, name: str) -> None:
         tar.addfile(info)
 
 
-# ---- Build-arg values kept out of every message ---------------------------------------------------
-
-
-def scrub(text: str, values: Iterable[str]) -> str:
-    """`text` with each value replaced by ***, also in the forms the engine and HTTP give it: JSON- and
-    Go-quoted (escaped), URL-encoded, and URL-encoded JSON (the `buildargs` query parameter)."""
-    forms: set[str] = set()
-    for value in values:
-        if not value:
-            continue
-        escaped = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-        for form in {value, *escaped}:
-            forms.update({form, urllib.parse.quote(form, safe=""), urllib.parse.quote_plus(form)})
-    # Longest first, so a value that contains another is replaced whole.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, _MASK)
-    return text
-
-
 # ---- Errors a person can act on -------------------------------------------------------------------
 
 _PARSE_ERROR_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)")
@@ -332,9 +313,31 @@ def build(
     secrets: Iterable[str] = (),
     timeout: float | None = None,
 ) -> BuiltPlatform:
-    """Run one platform's build. `secrets` are the build-arg values kept out of errors and warnings;
-    `timeout` (seconds) bounds the whole build, after which the engine is disconnected, which cancels it."""
+    """Run one platform's build. `secrets` are the values kept out of errors and warnings; `timeout`
+    (seconds) bounds the whole build, after which the engine is disconnected, which cancels it."""
     values = list(secrets)
+
+    def follow(messages: Iterable[Mapping[str, Any]]) -> BuildOutcome:
+        return buildlog.follow(messages, log, (lambda warning: warn(_scrubbed(warning, values))) if warn else None)
+
+    outcome, engine = stream_build(client, dict(request.params), {}, context, follow, values, timeout)
+    if outcome.image_id is None or outcome.error is not None:
+        raise build_failure(outcome, context.dockerfile_text, engine, values)
+    return BuiltPlatform(platform=request.platform, reference=request.reference, image_id=outcome.image_id)
+
+
+def stream_build(
+    client: docker.DockerClient,
+    params: Mapping[str, Any],
+    headers: Mapping[str, str],
+    context: BuildContext,
+    follow: Callable[[Iterable[Mapping[str, Any]]], T],
+    secrets: list[str],
+    timeout: float | None,
+) -> tuple[T, str]:
+    """`POST /build` with the context, the engine's messages handed to `follow`; (what it returns, the
+    engine's Server header). Either builder: the parameters say which. The transport's own errors are
+    never shown (their text holds the request URL, and with it every build-arg value)."""
     api = client.api
     context.archive.seek(0)
     started = time.monotonic()
@@ -344,9 +347,9 @@ def build(
         # wait can be longer than the build may take. The timer below bounds the total.
         response = api._post(
             api._url("/build"),
-            params=dict(request.params),
+            params=dict(params),
             data=context.archive,
-            headers={"Content-Type": "application/x-tar"},
+            headers={"Content-Type": "application/x-tar", **headers},
             stream=True,
             timeout=timeout,
         )
@@ -357,19 +360,14 @@ def build(
             f"The Docker Engine did not take the build request ({type(error).__name__}): is it running?"
         ) from None
     if response.status_code >= 400:
-        raise _refused(response, values)
-    engine = response.headers.get("Server", "")
+        raise _refused(response, secrets)
     timer = None
     if timeout:
         timer = threading.Timer(max(timeout - (time.monotonic() - started), 0), _disconnect, (response, expired))
         timer.daemon = True
         timer.start()
     try:
-        outcome = buildlog.follow(
-            api._stream_helper(response, decode=True),
-            log,
-            (lambda warning: warn(_scrubbed(warning, values))) if warn else None,
-        )
+        result = follow(api._stream_helper(response, decode=True))
     except Exception as error:
         # After the timer shuts the socket, the read under way fails with whatever the HTTP layers make of
         # a half-read chunk (ValueError, AttributeError, ProtocolError): all of it is the timeout.
@@ -388,9 +386,7 @@ def build(
         response.close()
     if expired.is_set():
         raise BuildError(_timeout_message(timeout))
-    if outcome.image_id is None or outcome.error is not None:
-        raise build_failure(outcome, context.dockerfile_text, engine, values)
-    return BuiltPlatform(platform=request.platform, reference=request.reference, image_id=outcome.image_id)
+    return result, response.headers.get("Server", "")
 
 
 def _scrubbed(warning: BuildWarning, values: list[str]) -> BuildWarning:

@@ -29,6 +29,7 @@ from ecr_action.gate import GateVerdict, evaluate
 from ecr_action.github import Workflow
 from ecr_action.ignores import Ignores, load_ignore_file, resolve_ignores
 from ecr_action.inputs import ImageTagMutability, Inputs, ScanMode, parse_cli, read_github_context, read_inputs
+from ecr_action.secrets import RegistryCredentials
 
 
 @dataclass
@@ -220,7 +221,7 @@ def build_image(
     inputs: Inputs,
     workflow: Workflow,
     *,
-    registries: Sequence[build.RegistryCredentials],
+    registries: Sequence[RegistryCredentials],
     local_name: str | None = None,
 ) -> str:
     spec = build.BuildSpec(

@@ -24,7 +24,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_random_exponential
 
 from ecr_action import aws
-from ecr_action.build import RegistryCredentials, engine_error_text
+from ecr_action.build import engine_error_text
 from ecr_action.errors import (
     AccessDeniedError,
     DockerEngineError,
@@ -34,6 +34,7 @@ from ecr_action.errors import (
     RepositoryMissingError,
 )
 from ecr_action.inputs import IfTagExists
+from ecr_action.secrets import RegistryCredentials
 
 MANIFEST_MEDIA_TYPES = [
     "application/vnd.docker.distribution.manifest.v2+json",

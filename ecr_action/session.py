@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import docker
@@ -28,13 +28,7 @@ import h2.exceptions
 import requests
 
 from ecr_action.errors import DockerEngineError
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryCredentials:
-    username: str
-    secret: str = field(repr=False)
-
+from ecr_action.secrets import RegistryCredentials
 
 # Called with a registry host as BuildKit names it (`<account>.dkr.ecr.<region>.amazonaws.com`, with
 # `:port` when not 443); None when we have nothing for it, and BuildKit then goes on anonymously.
@@ -218,7 +212,7 @@ class _Provider:
             self.note(f"BuildKit asked for registry credentials for {host}: none, so it pulls anonymously")
             return Reply(message=b"")
         self.note(f"BuildKit asked for registry credentials for {host}: sent")
-        return Reply(message=encode_message([(1, found.username), (2, found.secret)]))
+        return Reply(message=encode_message([(1, found.username), (2, found.password)]))
 
 
 class BuildSession:

@@ -27,7 +27,6 @@ from ecr_action.buildkit import (
     heredoc_lines,
     packed_context,
     probe_engine,
-    scrub,
     syntax_directive,
 )
 from ecr_action.buildlog import BuildOutcome, FailedStep
@@ -156,30 +155,6 @@ def test_a_dockerfile_name_too_long_for_a_plain_header_makes_a_gzip_archive(tmp_
     entries, raw, name = members(tmp_path, long / "Dockerfile")
     assert raw[:2] == b"\x1f\x8b"  # BuildKit knows a gzip upload by these bytes
     assert entries[0].name == name
-
-
-# ---- Build-arg values out of every message --------------------------------------------------------
-
-VALUE = 'p@ss w/rd&x="1"\\é'
-
-
-@pytest.mark.parametrize(
-    "form",
-    [
-        VALUE,  # as is
-        'p@ss w/rd&x=\\"1\\"\\\\\\u00e9',  # JSON-escaped (Go's %q is the same here)
-        'p@ss w/rd&x=\\"1\\"\\\\é',  # JSON-escaped, non-ASCII kept
-        "p%40ss%20w%2Frd%26x%3D%221%22%5C%C3%A9",  # URL-encoded
-        "p%40ss+w%2Frd%26x%3D%221%22%5C%C3%A9",  # URL-encoded as a query (space as +)
-        "p%40ss+w%2Frd%26x%3D%5C%221%5C%22%5C%5C%5Cu00e9",  # the `buildargs` query parameter's JSON, encoded
-    ],
-)
-def test_scrub_removes_every_form_of_a_value(form: str) -> None:
-    assert scrub(f"before {form} after", [VALUE]) == "before *** after"
-
-
-def test_scrub_replaces_a_longer_value_whole_and_ignores_empty_ones() -> None:
-    assert scrub("token=abc-123 id=abc", ["abc", "abc-123", ""]) == "token=*** id=***"
 
 
 # ---- Error texts ---------------------------------------------------------------------------------

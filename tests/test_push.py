@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ecr_action.build import BuildSpec, RegistryCredentials, build_image, engine
+from ecr_action.build import BuildSpec, build_image, engine
 from ecr_action.errors import ImmutableTagError, PushError, RegistryLoginError
 from ecr_action.inputs import IfTagExists
 from ecr_action.push import (
@@ -23,6 +23,7 @@ from ecr_action.push import (
     push_image,
     registry_login,
 )
+from ecr_action.secrets import RegistryCredentials
 from stack.apps import write_app
 from stack.client import StackClient
 

@@ -22,6 +22,7 @@ import h2.settings
 import pytest
 
 from ecr_action.errors import AccessDeniedError, BuildError, DockerEngineError
+from ecr_action.secrets import RegistryCredentials
 from ecr_action.session import (
     CREDENTIALS,
     GET_SECRET,
@@ -31,7 +32,6 @@ from ecr_action.session import (
     NOT_FOUND,
     UNIMPLEMENTED,
     BuildSession,
-    RegistryCredentials,
     Reply,
     decode_message,
     encode_message,
@@ -125,7 +125,7 @@ def test_an_error_reply_is_trailers_only_and_a_message_ends_with_trailers() -> N
 
 
 def test_credentials_never_show_their_secret() -> None:
-    assert "hunter2" not in repr(RegistryCredentials("AWS", "hunter2"))
+    assert "hunter2" not in repr(RegistryCredentials("r", "AWS", "hunter2"))
 
 
 # The session against a fake engine ---------------------------------------------------------------------
@@ -274,7 +274,7 @@ def test_registry_credentials_for_a_known_host_and_none_for_others(short_dir: Pa
     known = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
     def registry_auth(host: str) -> RegistryCredentials | None:
-        return RegistryCredentials("AWS", "pw-for-" + host) if host == known else None
+        return RegistryCredentials(host, "AWS", "pw-for-" + host) if host == known else None
 
     with BuildSession.open(engine.api(), registry_auth=registry_auth) as session:
         _, message = engine.call(CREDENTIALS, encode_message([(1, known)]))
@@ -451,7 +451,7 @@ def test_a_private_ecr_base_image_needs_the_session_s_credentials(
 
     def registry_auth(requested: str) -> RegistryCredentials | None:
         asked.append(requested)
-        return RegistryCredentials("AWS", password) if requested == host else None
+        return RegistryCredentials(host, "AWS", password) if requested == host else None
 
     with BuildSession.open(api, registry_auth=registry_auth) as session:
         image_id, error = buildkit_build(api, context, session)
