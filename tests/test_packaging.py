@@ -14,6 +14,7 @@ from types import ModuleType
 
 from docker.utils import exclude_paths
 
+from stack.base_image import BASE_IMAGE
 from stack.config import REPO_ROOT
 from tests.helpers import action_code_files
 
@@ -145,9 +146,10 @@ def index_of(instructions: list[tuple[str, str]], keyword: str, text: str) -> in
     return next(i for i, (k, arguments) in enumerate(instructions) if k == keyword and text in arguments)
 
 
-def test_the_base_image_is_a_build_argument_defaulting_to_slim_python() -> None:
+def test_the_base_image_defaults_to_the_one_the_base_recipe_makes() -> None:
+    # One base for the tests and the release: the tag stack/base_image.py gives its recipe.
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.12-slim")
+    assert instructions[0] == ("ARG", f"BASE_IMAGE={BASE_IMAGE}")
     assert instructions[1] == ("FROM", "${BASE_IMAGE}")
     assert [k for k, _ in instructions].count("FROM") == 1
 
