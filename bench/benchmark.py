@@ -612,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         print("The local stack is not up: run `python -m stack up` first.", file=sys.stderr)
         return 2
     aws_cli = Path(sys.executable).parent / "aws"
-    if not aws_cli.exists():
+    # The fresh-runner case alone needs no AWS CLI.
+    if arguments.cases != "fresh-runner" and not aws_cli.exists():
         print(f"No AWS CLI at {aws_cli}: `{sys.executable} -m pip install awscli` first.", file=sys.stderr)
         return 2
     if not DOCKER_CLI.exists():
