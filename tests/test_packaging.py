@@ -3,35 +3,24 @@ the Dockerfile keeps the rules that make the image small, cacheable and correct 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 from docker.utils import exclude_paths
 
 from stack.base_image import BASE_IMAGE
 from stack.config import REPO_ROOT
-from tests.helpers import action_code_files
+from tests.helpers import action_code_files, load_script
 
 LOCK = REPO_ROOT / "requirements.lock"
 CODE_SOURCES = {"ecr_action/", "entrypoint.py"}
 
 
-def load_readme_tables() -> ModuleType:
-    # scripts/ is not a package: the script is loaded from its file, as it is run.
-    spec = importlib.util.spec_from_file_location("readme_tables", REPO_ROOT / "scripts" / "readme_tables.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-readme_tables = load_readme_tables()
+readme_tables = load_script("readme_tables")
 
 
 # README tables ---------------------------------------------------------------------------------------

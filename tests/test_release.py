@@ -5,33 +5,23 @@ never tagged)."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from stack.client import StackClient
 from stack.config import REPO_ROOT
-from tests.helpers import ecr_login
+from tests.helpers import ecr_login, load_script
 
 DIGEST = "sha256:" + "ab" * 32
 
 
-def load_pin_image() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pin_image", REPO_ROOT / "scripts" / "pin_image.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pin_image = load_pin_image()
+pin_image = load_script("pin_image")
 
 
 @pytest.mark.parametrize(
