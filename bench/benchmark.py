@@ -14,6 +14,11 @@ layer is new for both, so each run builds and uploads exactly one new layer (the
 hundred MB of fresh random data). Both sides use the engine's classic builder (the action's `docker`
 SDK build API and `DOCKER_BUILDKIT=0` for the CLI), so they share one build cache.
 
+"fresh-runner" (`--cases fresh-runner`) is the first step on a fresh runner: the time to get the action's
+image by pulling the published image from one of the stack's registries (removed from the engine first)
+against building it from the Dockerfile with `--no-cache` (the base image already in the engine), plus
+the image's size and the time from `docker run` of it to its first line of output.
+
 Also measured: the action's own overhead (wall time minus the engine's build and upload), import time,
 report generation for 10,000 findings (in process) and the action's peak memory. This is a script that
 prints figures; it is never part of the test suite.
@@ -46,6 +51,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from stack import control  # noqa: E402
 from stack.apps import write_app  # noqa: E402
+from stack.base_image import ensure_base_image  # noqa: E402
 from stack.client import StackClient  # noqa: E402
 from stack.config import StackConfig  # noqa: E402
 from stack.runner import RunnerStep  # noqa: E402
@@ -61,6 +67,8 @@ TARGETS = {
     "overhead_seconds": 1.0,
     "report_10000_seconds": 1.0,
     "peak_memory_mb": 150.0,
+    "image_mb": 100.0,
+    "image_first_line_seconds": 1.0,
 }
 
 # The seed's workflow, as a job's `run:` step would hold it. Each `@@` line marks the start of a step,
@@ -419,6 +427,84 @@ def report_generation(count: int = 10_000) -> dict[str, float]:
 
 
 # Output ---------------------------------------------------------------------------------------------
+def fresh_runner(stack: StackClient, work: Path, run_id: str, runs: int = 3) -> dict[str, float]:
+    """Pull of the published image against a build from the Dockerfile, the image's size, its start."""
+    config = work / "docker-config"
+    config.mkdir(exist_ok=True)
+    data = stack.ecr().get_authorization_token()["authorizationData"][0]
+    host = data["proxyEndpoint"].removeprefix("https://")
+    (config / "config.json").write_text(json.dumps({"auths": {host: {"auth": data["authorizationToken"]}}}))
+    environment = {**os.environ, "DOCKER_HOST": stack.config.docker_host, "DOCKER_CONFIG": str(config)}
+
+    def docker(*arguments: str) -> tuple[float, str]:
+        started = time.monotonic()
+        done = subprocess.run([str(DOCKER_CLI), *arguments], env=environment, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"docker {' '.join(arguments)}: {done.stderr.strip()}")
+        return time.monotonic() - started, done.stdout.strip()
+
+    ensure_base_image(stack.config, log=lambda line: None)
+    builds, pulls, first_lines = [], [], []
+    repository = f"bench-{run_id}/ecr-action"
+    stack.ecr().create_repository(repositoryName=repository)
+    image = ""
+    for attempt in range(runs):
+        seconds, image = docker("build", "--quiet", "--no-cache", "--network", "host", str(REPO_ROOT))
+        builds.append(seconds)
+        reference = f"{host}/{repository}:{attempt}"
+        docker("tag", image, reference)
+        docker("push", reference)
+        _, digests = docker("image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", image)
+        pinned = next(line for line in digests.splitlines() if line.startswith(f"{host}/{repository}@"))
+        # The runner starts without the image: every layer comes from the registry.
+        docker("rmi", "--force", image)
+        seconds, _ = docker("pull", pinned)
+        pulls.append(seconds)
+        docker("rmi", "--force", pinned)
+    docker("pull", pinned)
+    size = stack.docker().images.get(pinned).attrs["Size"]
+    for _ in range(5):
+        started = time.monotonic()
+        # No inputs: the action's first line is its error about the missing `aws-region`.
+        process = subprocess.Popen(
+            [str(DOCKER_CLI), "run", "--rm", "--network", "none", pinned],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        process.stdout.readline()
+        first_lines.append(time.monotonic() - started)
+        process.wait()
+    docker("rmi", "--force", pinned)
+    return {
+        "build_no_cache_median_seconds": median(builds),
+        "pull_median_seconds": median(pulls),
+        "image_mb": size / 1e6,
+        "first_line_median_seconds": median(first_lines),
+    }
+
+
+def print_fresh_runner(fresh: dict[str, float]) -> None:
+    print("\n== first step on a fresh runner (medians)")
+    rows = (
+        ("build from the Dockerfile, --no-cache (base present)", f"{fresh['build_no_cache_median_seconds']:.2f} s"),
+        ("pull of the published image by digest", f"{fresh['pull_median_seconds']:.2f} s"),
+        ("image size (uncompressed)", f"{fresh['image_mb']:.1f} MB"),
+        ("docker run of the image to its first line", f"{fresh['first_line_median_seconds']:.2f} s"),
+    )
+    for label, value in rows:
+        print(f"  {label:<54} {value:>9}")
+
+
+def fresh_runner_checks(fresh: dict[str, float]) -> list[tuple[str, str, str, bool]]:
+    size, first = fresh["image_mb"], fresh["first_line_median_seconds"]
+    return [
+        ("image size, uncompressed", "≤ 100 MB", f"{size:.1f} MB", size <= TARGETS["image_mb"]),
+        ("docker run of the image to its first line", "≤ 1.0 s", f"{first:.2f} s", first <= 1.0),
+    ]
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -516,7 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=5, help="timed A/B pairs per case, after a warm-up pair")
     parser.add_argument("--large-mb", type=int, default=300, help="random data in the large image (MB)")
-    parser.add_argument("--cases", default="1-tag,5-tags,re-run,large", help="comma-separated cases to run")
+    parser.add_argument(
+        "--cases", default="1-tag,5-tags,re-run,large,fresh-runner", help="comma-separated cases to run"
+    )
     arguments = parser.parse_args(argv)
 
     config = StackConfig.load()
@@ -524,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         print("The local stack is not up: run `python -m stack up` first.", file=sys.stderr)
         return 2
     aws_cli = Path(sys.executable).parent / "aws"
-    if not aws_cli.exists():
+    # The fresh-runner case alone needs no AWS CLI.
+    if arguments.cases != "fresh-runner" and not aws_cli.exists():
         print(f"No AWS CLI at {aws_cli}: `{sys.executable} -m pip install awscli` first.", file=sys.stderr)
         return 2
     if not DOCKER_CLI.exists():
@@ -542,9 +631,19 @@ def main(argv: list[str] | None = None) -> int:
         "re-run": Case("re-run", ("v1",), rerun=True),
         "large": Case("large", ("v1",), large_mb=arguments.large_mb),
     }
-    cases = [all_cases[name] for name in arguments.cases.split(",")]
+    names = arguments.cases.split(",")
+    cases = [all_cases[name] for name in names if name != "fresh-runner"]
     started = time.monotonic()
     results: dict[str, list[tuple[Run, Run]]] = {}
+    fresh = None
+    if "fresh-runner" in names:
+        fresh = fresh_runner(stack, work, run_id)
+        print_fresh_runner(fresh)
+        if not cases:
+            checks = fresh_runner_checks(fresh)
+            for name, target, measured, held in checks:
+                print(f"  {'OK  ' if held else 'MISS'} {name:<44} {measured:>22}  (target {target})")
+            return 0 if all(held for *_, held in checks) else 1
     try:
         imports = import_time()
         reports = report_generation()
@@ -598,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     checks.append(("peak memory of the action (max over runs)", "≤ 150 MB", f"{peak:.0f} MB", peak <= 150.0))
+    if fresh is not None:
+        checks.extend(fresh_runner_checks(fresh))
     print_table(summaries, imports, reports, checks)
     elapsed = time.monotonic() - started
     print(f"\nbenchmark took {elapsed:.0f} s")
@@ -613,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_memory_mb": peak,
         "import": imports,
         "report_10000_findings": reports,
+        "fresh_runner": fresh,
         "targets": [{"name": n, "target": t, "measured": m, "held": h} for n, t, m, h in checks],
         "runs": [
             {**{k: v for k, v in asdict(run).items()}, "overhead_seconds": run.overhead_seconds}

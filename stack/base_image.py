@@ -1,14 +1,19 @@
-"""The Python base image for building the action's image in the stack's engine: `python -m stack.base_image`.
+"""The base of the action's image, for the tests and for the release alike: `python -m stack.base_image`.
 
-Nothing can be pulled from Docker Hub here, so `python:3.12-slim` is replaced by a Debian bookworm root
-filesystem made with debootstrap (minbase plus Python and CA certificates) and imported into the stack's
-engine. The tarball is cached under the stack's directory, so it is made once per machine; importing it
-again (after the engine's data was wiped) takes seconds. Idempotent, and safe to run concurrently.
+A Debian bookworm root filesystem made with debootstrap (minbase plus Debian's Python and CA
+certificates), slimmed, and imported into an engine as `BASE_IMAGE`, the Dockerfile's default base. The
+same recipe serves the stack's engine (nothing can be pulled here) and the release job's (`scripts/release`
+runs it with `--docker-host` and `--cache`), so the image the tests run is the image that ships. The tag
+is a hash of the recipe: a changed recipe is a new base, never a stale one under an old name. The tarball
+is cached, so it is made once per machine; importing it again takes seconds. Idempotent, and safe to run
+concurrently.
 """
 
 from __future__ import annotations
 
+import argparse
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -24,9 +29,36 @@ import docker.errors
 
 from stack.config import StackConfig
 
-BASE_IMAGE = "ecr-action-base/python:3.11-slim"
 SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
+# What the action never runs, purged so that dpkg's database (what image scanners read) still tells the
+# truth about what is in the image: the package manager and its TLS and crypto stack (the image is never
+# updated in place: a release rebuilds it), perl, file-system and login tools, the time-zone database
+# (the action works in UTC). Forced: most of them are Essential for a system, not for one Python process.
+# In this order: tzdata's removal script needs debconf, hence perl.
+PURGED_PACKAGES = (
+    "tzdata",
+    "apt",
+    "libapt-pkg6.0",
+    "gpgv",
+    "libgnutls30",
+    "libhogweed6",
+    "libnettle8",
+    "libp11-kit0",
+    "libtasn1-6",
+    "libidn2-0",
+    "libunistring2",
+    "libstdc++6",
+    "libsystemd0",
+    "libgcrypt20",
+    "libgpg-error0",
+    "liblz4-1",
+    "perl-base",
+    "e2fsprogs",
+    "libext2fs2",
+    "libss2",
+    "logsave",
+)
 # As in Docker's slim Debian images: packages installed later in the image bring no documentation.
 DPKG_EXCLUDES = """\
 path-exclude /usr/share/doc/*
@@ -38,7 +70,13 @@ path-exclude /usr/share/lintian/*
 """
 # What a rootfs made by debootstrap carries that an image does not need: documentation, apt's package
 # lists and caches, logs of the installation. The directories apt and dpkg expect are emptied, not removed.
+# glibc's iconv modules (Python has its own codecs), and the parts of Python's standard library that are
+# tools or tests, not modules a program imports.
 REMOVED_PATHS = (
+    "usr/lib/x86_64-linux-gnu/gconv",
+    "usr/lib/python3.11/test",
+    "usr/lib/python3.11/lib2to3",
+    "usr/lib/python3.11/pydoc_data",
     "usr/share/doc",
     "usr/share/man",
     "usr/share/info",
@@ -50,18 +88,25 @@ EMPTIED_DIRECTORIES = ("var/lib/apt/lists", "var/cache/apt", "var/log")
 # `docker import` makes an image with no configuration: LANG and CMD as the official image has them, and
 # pip told to use the system's CA bundle (see trust_machine_certificates), not the one it vendors.
 IMAGE_CHANGES = ("ENV LANG=C.UTF-8", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt", 'CMD ["python3"]')
+RECIPE = repr((SUITE, PACKAGES, PURGED_PACKAGES, REMOVED_PATHS, EMPTIED_DIRECTORIES, DPKG_EXCLUDES, IMAGE_CHANGES))
+BASE_IMAGE = f"ecr-action-base/{SUITE}-python3:{hashlib.sha256(RECIPE.encode()).hexdigest()[:12]}"
 MACHINE_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
-def tarball_path(config: StackConfig) -> Path:
-    return config.root / "base-image" / f"{SUITE}-{'-'.join(PACKAGES)}.tar"
+def tarball_path(cache: Path) -> Path:
+    return cache / f"{BASE_IMAGE.rsplit(':', 1)[1]}.tar"
 
 
 def ensure_base_image(config: StackConfig, log: Callable[[str], None] = print) -> str:
-    """The base image's reference, made (rootfs, then import) only if the stack's engine lacks it."""
-    engine = docker.DockerClient(base_url=config.docker_host)
-    tarball = tarball_path(config)
+    """The base image's reference, made only if the stack's engine lacks it."""
+    return ensure_base_image_in(config.docker_host, config.root / "base-image", log)
+
+
+def ensure_base_image_in(docker_host: str, cache: Path, log: Callable[[str], None] = print) -> str:
+    """The base image's reference, made (rootfs, then import) only if the engine at `docker_host` lacks it."""
+    engine = docker.DockerClient(base_url=docker_host)
+    tarball = tarball_path(cache)
     tarball.parent.mkdir(parents=True, exist_ok=True)
     # One maker at a time: concurrent test sessions wait for the first instead of running debootstrap twice.
     with open(tarball.parent / "lock", "w") as lock:
@@ -97,6 +142,7 @@ def make_rootfs_tarball(tarball: Path, log: Callable[[str], None]) -> None:
             # removing the directory then would descend into the machine's own.
             unmount_below(rootfs)
         trust_machine_certificates(rootfs)
+        purge(rootfs)
         slim(rootfs)
         partial = Path(workdir) / tarball.name
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True)
@@ -124,6 +170,15 @@ def trust_machine_certificates(rootfs: Path) -> None:
     subprocess.run(["chroot", str(rootfs), "update-ca-certificates"], check=True, stdout=subprocess.DEVNULL)
 
 
+def purge(rootfs: Path) -> None:
+    subprocess.run(
+        ["chroot", str(rootfs), "dpkg", "--purge", "--force-remove-essential", "--force-depends", *PURGED_PACKAGES],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
 def slim(rootfs: Path) -> None:
     for relative in (*REMOVED_PATHS, *EMPTIED_DIRECTORIES):
         path = rootfs / relative
@@ -149,8 +204,14 @@ def install_debootstrap(log: Callable[[str], None]) -> None:
     )
 
 
-def main() -> int:
-    print(ensure_base_image(StackConfig.load()))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Make the action's base image and import it into an engine.")
+    parser.add_argument("--docker-host", help="engine to import into (default: the local stack's)")
+    parser.add_argument("--cache", type=Path, help="directory for the cached root filesystem (default: the stack's)")
+    arguments = parser.parse_args(argv)
+    config = StackConfig.load()
+    docker_host = arguments.docker_host or config.docker_host
+    print(ensure_base_image_in(docker_host, arguments.cache or config.root / "base-image"))
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from stack.client import StackClient
 from stack.config import REPO_ROOT
@@ -42,3 +44,12 @@ def action_code_files() -> set[Path]:
 def app_inputs(stack: StackClient, role: str, repository: str, **more: str) -> dict[str, str]:
     """The inputs most runs give: the region, the role, the repository and the app's context."""
     return {"aws-region": stack.region, "role-to-assume": role, "repository": repository, "context": "app", **more}
+
+
+def load_script(name: str) -> ModuleType:
+    """A module of scripts/ (not a package), loaded from its file as it is run: scripts/<name>.py."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

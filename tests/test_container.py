@@ -1,9 +1,13 @@
 """The action's image, built from the repository's Dockerfile and run the way GitHub's runner runs a
-container action, against the local stack: what lands in the registry and what the step outputs."""
+container action, against the local stack: what lands in the registry and what the step outputs.
+
+`ECR_ACTION_IMAGE=<image id>` runs these tests on an image already built instead: scripts/release tests
+the exact image it is about to push."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import docker
@@ -20,10 +24,15 @@ from tests.test_main import HIGH_FINDING, queue_findings
 pytestmark = pytest.mark.stack
 
 ACTION_IMAGE = "ecr-action:test"
+# The image's size limit, uncompressed (what `docker images` shows): the runner pulls and unpacks it
+# before the step starts.
+SIZE_LIMIT_BYTES = 100_000_000
 
 
 @pytest.fixture(scope="module")
 def action_image(stack: StackClient) -> docker.models.images.Image:
+    if given := os.environ.get("ECR_ACTION_IMAGE"):
+        return stack.docker().images.get(given)
     # The base is made locally (nothing can be pulled here) once per machine; the build's layers are
     # cached, so only a change to the lock or the code rebuilds anything.
     base = ensure_base_image(stack.config)
@@ -99,3 +108,50 @@ def test_the_image_holds_only_the_action_s_code(stack: StackClient, action_image
     )
     shipped = {Path(line).relative_to("/app") for line in listing.decode().split()}
     assert shipped == action_code_files()
+
+
+def test_the_pruned_image_still_makes_the_clients_the_action_uses(
+    stack: StackClient, action_image: docker.models.images.Image
+) -> None:
+    # botocore's data is pruned to ecr and sts in the Dockerfile: the action's modules import, and the
+    # clients it makes are made, from what is left (a missing model or endpoint file fails here).
+    script = (
+        "import ecr_action.main, os, botocore, botocore.session\n"
+        "session = botocore.session.get_session()\n"
+        "for service in ('ecr', 'sts'):\n"
+        "    client = session.create_client(service, region_name='eu-west-1', aws_access_key_id='a',"
+        " aws_secret_access_key='b')\n"
+        "    print(service, client.meta.endpoint_url)\n"
+        "data = os.path.join(os.path.dirname(botocore.__file__), 'data')\n"
+        "print(sorted(e for e in os.listdir(data) if os.path.isdir(os.path.join(data, e))))\n"
+    )
+    output = stack.docker().containers.run(
+        action_image.id,
+        entrypoint=["/opt/venv/bin/python", "-c", script],
+        working_dir="/app",
+        network_mode="none",
+        remove=True,
+    )
+    assert output.decode().splitlines() == [
+        "ecr https://api.ecr.eu-west-1.amazonaws.com",
+        "sts https://sts.eu-west-1.amazonaws.com",
+        "['ecr', 'sts']",
+    ]
+
+
+def test_the_image_is_small_and_carries_no_installer(
+    stack: StackClient, action_image: docker.models.images.Image
+) -> None:
+    assert action_image.attrs["Size"] <= SIZE_LIMIT_BYTES
+    listing = stack.docker().containers.run(
+        action_image.id,
+        entrypoint=[
+            "/opt/venv/bin/python",
+            "-c",
+            "import importlib.util, shutil; print([m for m in ('pip', 'setuptools') if importlib.util.find_spec(m)],"
+            " [t for t in ('apt-get', 'perl') if shutil.which(t)])",
+        ],
+        network_mode="none",
+        remove=True,
+    )
+    assert listing.decode().strip() == "[] []"

@@ -21,8 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_WORKFLOWS = sorted((EXAMPLES / "workflows").glob("*.yml"))
-RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
-ALL_WORKFLOWS = [*EXAMPLE_WORKFLOWS, RELEASE_WORKFLOW]
+PROJECT_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ALL_WORKFLOWS = [*EXAMPLE_WORKFLOWS, *PROJECT_WORKFLOWS]
 POLICY_FILE = ROOT / "docs" / "iam-policy.json"
 README = ROOT / "README.md"
 TERRAFORM = EXAMPLES / "terraform"
@@ -90,7 +90,7 @@ def test_there_is_an_example_for_each_use() -> None:
         "caller-other-org.yml",
         "matrix-accounts.yml",
     }
-    assert RELEASE_WORKFLOW.is_file()
+    assert {p.name for p in PROJECT_WORKFLOWS} == {"ci.yml", "release.yml"}
 
 
 @pytest.mark.parametrize("workflow", ALL_WORKFLOWS, ids=lambda p: p.name)

@@ -3,34 +3,24 @@ the Dockerfile keeps the rules that make the image small, cacheable and correct 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 from docker.utils import exclude_paths
 
+from stack.base_image import BASE_IMAGE
 from stack.config import REPO_ROOT
-from tests.helpers import action_code_files
+from tests.helpers import action_code_files, load_script
 
 LOCK = REPO_ROOT / "requirements.lock"
 CODE_SOURCES = {"ecr_action/", "entrypoint.py"}
 
 
-def load_readme_tables() -> ModuleType:
-    # scripts/ is not a package: the script is loaded from its file, as it is run.
-    spec = importlib.util.spec_from_file_location("readme_tables", REPO_ROOT / "scripts" / "readme_tables.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-readme_tables = load_readme_tables()
+readme_tables = load_script("readme_tables")
 
 
 # README tables ---------------------------------------------------------------------------------------
@@ -145,9 +135,10 @@ def index_of(instructions: list[tuple[str, str]], keyword: str, text: str) -> in
     return next(i for i, (k, arguments) in enumerate(instructions) if k == keyword and text in arguments)
 
 
-def test_the_base_image_is_a_build_argument_defaulting_to_slim_python() -> None:
+def test_the_base_image_defaults_to_the_one_the_base_recipe_makes() -> None:
+    # One base for the tests and the release: the tag stack/base_image.py gives its recipe.
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.12-slim")
+    assert instructions[0] == ("ARG", f"BASE_IMAGE={BASE_IMAGE}")
     assert instructions[1] == ("FROM", "${BASE_IMAGE}")
     assert [k for k, _ in instructions].count("FROM") == 1
 
