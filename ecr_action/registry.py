@@ -36,7 +36,6 @@ from tenacity.wait import wait_random_exponential
 from ecr_action.build import RegistryCredentials, engine_error_text
 from ecr_action.errors import (
     AccessDeniedError,
-    ActionError,
     DockerEngineError,
     PushError,
     RegistryLoginError,
@@ -276,30 +275,30 @@ def push_by_digest(
     """
     registry = _Registry(login, repository, ca_bundle)
     retry = _Retry(attempts, max_seconds, log, sleep)
-    sent: list[Descriptor] = []
-    sent_lock = threading.Lock()
 
-    def upload(blob: Blob) -> None:
-        if retry(f"upload of {blob.descriptor.digest} to {repository}", lambda: registry.upload_blob(blob)):
-            with sent_lock:
-                sent.append(blob.descriptor)
+    def upload(blob: Blob) -> int | None:
+        """The bytes sent, None when the repository had the blob."""
+        sent = retry(f"upload of {blob.descriptor.digest} to {repository}", lambda: registry.upload_blob(blob))
+        return blob.descriptor.size if sent else None
 
-    with tempfile.TemporaryDirectory(prefix="ecr-action-push-", dir=work_dir) as directory:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob-upload") as pool:
-            uploads: list[Future[None]] = []
-            try:
-                config, layers = export_image(
-                    _engine_export(engine_api, image_id),
-                    image_id,
-                    Path(directory),
-                    on_blob=lambda blob: uploads.append(pool.submit(upload, blob)),
-                )
-                for done in uploads:
-                    done.result()  # the first failure, as its ActionError
-            except BaseException:
-                for pending in uploads:
-                    pending.cancel()  # those not started; the running ones end with the pool
-                raise
+    with (
+        tempfile.TemporaryDirectory(prefix="ecr-action-push-", dir=work_dir) as directory,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob-upload") as pool,
+    ):
+        uploads: list[Future[int | None]] = []
+        try:
+            config, layers = export_image(
+                _engine_export(engine_api, image_id),
+                image_id,
+                Path(directory),
+                on_blob=lambda blob: uploads.append(pool.submit(upload, blob)),
+            )
+            # result() raises the first failure (an ActionError) in the order the blobs came.
+            sent = [size for size in (done.result() for done in uploads) if size is not None]
+        except BaseException:
+            for pending in uploads:
+                pending.cancel()  # those not started; the running ones end with the pool
+            raise
     manifest = image_manifest(config.descriptor, [layer.descriptor for layer in layers])
     retry(
         f"upload of manifest {manifest.digest} to {repository}",
@@ -310,7 +309,7 @@ def push_by_digest(
         manifest.document,
         manifest.media_type,
         manifest.size,
-        sum(blob.size for blob in sent),
+        sum(sent),
         len(sent),
     )
 
@@ -465,7 +464,9 @@ def _error_codes(reply: requests.Response) -> dict[str, str]:
     except ValueError:
         return {}
     return {
-        str(error.get("code", "UNKNOWN")): str(error.get("message", ""))[:200] for error in errors if isinstance(error, dict)
+        str(error.get("code", "UNKNOWN")): str(error.get("message", ""))[:200]
+        for error in errors
+        if isinstance(error, dict)
     }
 
 

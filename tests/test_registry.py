@@ -21,7 +21,13 @@ import boto3
 import pytest
 
 from ecr_action.build import RegistryCredentials
-from ecr_action.errors import AccessDeniedError, PushError, RegistryLoginError, RepositoryMissingError
+from ecr_action.errors import (
+    AccessDeniedError,
+    DockerEngineError,
+    PushError,
+    RegistryLoginError,
+    RepositoryMissingError,
+)
 from ecr_action.registry import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
@@ -191,7 +197,9 @@ def test_an_export_gives_the_config_and_each_layer_in_the_images_order(tmp_path:
     layers = [b"first layer" * 5000, os.urandom(20_000), b"third"]
     saved, image_id = save_tar(layers, duplicate_last=True)
     handed: list[str] = []
-    config, blobs = export_image(chunks(saved), image_id, tmp_path, on_blob=lambda b: handed.append(b.descriptor.digest))
+    config, blobs = export_image(
+        chunks(saved), image_id, tmp_path, on_blob=lambda b: handed.append(b.descriptor.digest)
+    )
     assert config.descriptor.digest == image_id and config.descriptor.media_type == DOCKER_CONFIG
     assert [gzip.decompress(blob.path.read_bytes()) for blob in blobs] == [*layers, layers[-1]]
     assert blobs[-1] == blobs[-2]  # the engine's symlinked copy is the same blob, uploaded once
@@ -200,7 +208,7 @@ def test_an_export_gives_the_config_and_each_layer_in_the_images_order(tmp_path:
 
 def test_an_export_of_another_image_is_refused(tmp_path: Path) -> None:
     saved, _ = save_tar([b"layer"])
-    with pytest.raises(Exception, match="exported image sha256:.* when asked for sha256:other"):
+    with pytest.raises(DockerEngineError, match=r"exported image sha256:\w+ when asked for sha256:other"):
         export_image(chunks(saved), "sha256:other", tmp_path)
 
 
@@ -422,7 +430,11 @@ def test_time_a_50_mb_layer_by_digest_against_the_engines_push(
     engine.api.tag(image_id, f"{target.login.registry}/{unique_name}", "engine")
     auth = {"username": target.login.username, "password": target.login.password}
     started = time.monotonic()
-    lines = list(engine.api.push(f"{target.login.registry}/{unique_name}", tag="engine", stream=True, decode=True, auth_config=auth))
+    lines = list(
+        engine.api.push(
+            f"{target.login.registry}/{unique_name}", tag="engine", stream=True, decode=True, auth_config=auth
+        )
+    )
     by_engine = time.monotonic() - started
     assert not [line for line in lines if "error" in line]
     engine_digest = next(line["aux"]["Digest"] for line in lines if "Digest" in line.get("aux", {}))
