@@ -297,13 +297,17 @@ def build(stack: StackClient, directory: Path) -> str:
     return stack.docker().images.build(path=str(directory), rm=True)[0].id
 
 
+@pytest.fixture
+def image_id(stack: StackClient, app_dir: Path) -> str:
+    """The engine's image of `app_dir` (whose index.html holds a marker unique to the test)."""
+    return build(stack, app_dir)
+
+
 @pytest.mark.stack
 @pytest.mark.usefixtures("registry_hosts")
 def test_an_image_pushed_by_digest_is_served_pulled_and_run(
-    stack: StackClient, tmp_path: Path, unique_name: str
+    stack: StackClient, app_dir: Path, image_id: str, unique_name: str
 ) -> None:
-    marker = uuid.uuid4().hex
-    image_id = build(stack, write_app(tmp_path / "app", marker=marker))
     target = Target(stack, unique_name)
 
     pushed = target.push(image_id)
@@ -315,7 +319,8 @@ def test_an_image_pushed_by_digest_is_served_pulled_and_run(
     assert pushed.uploaded_blobs == 1 + len(json.loads(pushed.manifest)["layers"])
     assert stack.registry_manifest(unique_name, "latest").status_code == 404  # untagged
     reference = f"{target.login.registry}/{unique_name}@{pushed.digest}"
-    assert marker in target.pull_and_run(reference, ["/bin/busybox", "cat", "/www/index.html"])
+    served_page = target.pull_and_run(reference, ["/bin/busybox", "cat", "/www/index.html"])
+    assert served_page == (app_dir / "index.html").read_text()
 
     again = target.push(image_id)
     assert (again.digest, again.uploaded_blobs, again.uploaded_bytes) == (pushed.digest, 0, 0)
@@ -329,8 +334,7 @@ def test_an_image_pushed_by_digest_is_served_pulled_and_run(
     reason="the stack's gateway imports only tagged manifests from the registry into moto (stack/gateway.py "
     "sync_repository): an untagged push is invisible to its ECR API, as it would not be in ECR",
 )
-def test_ecr_lists_an_image_pushed_by_digest_as_untagged(stack: StackClient, tmp_path: Path, unique_name: str) -> None:
-    image_id = build(stack, write_app(tmp_path / "app", marker=uuid.uuid4().hex))
+def test_ecr_lists_an_image_pushed_by_digest_as_untagged(stack: StackClient, image_id: str, unique_name: str) -> None:
     target = Target(stack, unique_name)
     pushed = target.push(image_id)
     details = target.ecr.describe_images(repositoryName=unique_name, imageIds=[{"imageDigest": pushed.digest}])
@@ -340,9 +344,8 @@ def test_ecr_lists_an_image_pushed_by_digest_as_untagged(stack: StackClient, tmp
 @pytest.mark.stack
 @pytest.mark.usefixtures("registry_hosts")
 def test_a_wrong_registry_password_is_a_login_error_that_does_not_show_it(
-    stack: StackClient, tmp_path: Path, unique_name: str
+    stack: StackClient, image_id: str, unique_name: str
 ) -> None:
-    image_id = build(stack, write_app(tmp_path / "app", marker=uuid.uuid4().hex))
     target = Target(stack, unique_name)
     wrong = RegistryCredentials(target.login.registry, target.login.username, "not-the-password-" + uuid.uuid4().hex)
     with pytest.raises(RegistryLoginError) as raised:
@@ -353,9 +356,8 @@ def test_a_wrong_registry_password_is_a_login_error_that_does_not_show_it(
 
 @pytest.mark.stack
 @pytest.mark.usefixtures("registry_hosts")
-def test_each_blob_upload_is_retried_on_its_own(stack: StackClient, tmp_path: Path, unique_name: str) -> None:
+def test_each_blob_upload_is_retried_on_its_own(stack: StackClient, image_id: str, unique_name: str) -> None:
     """Through the fault proxy: the first blob PUT gets a 503, the next a reset connection; both retried."""
-    image_id = build(stack, write_app(tmp_path / "app", marker=uuid.uuid4().hex))
     target = Target(stack, unique_name, region=stack.fault_region)
     blob_put = {"method": "PUT", "path": "/blobs/uploads/", "repository": unique_name}
     stack.add_fault("registry", blob_put, {"status": 503, "body": "busy"})
@@ -375,9 +377,8 @@ def test_each_blob_upload_is_retried_on_its_own(stack: StackClient, tmp_path: Pa
 @pytest.mark.stack
 @pytest.mark.usefixtures("registry_hosts")
 def test_a_registry_that_keeps_failing_fails_the_push_after_the_attempts(
-    stack: StackClient, tmp_path: Path, unique_name: str
+    stack: StackClient, image_id: str, unique_name: str
 ) -> None:
-    image_id = build(stack, write_app(tmp_path / "app", marker=uuid.uuid4().hex))
     target = Target(stack, unique_name, region=stack.fault_region)
     stack.add_fault("registry", {"method": "POST", "repository": unique_name}, {"status": 502}, times=None)
     try:
