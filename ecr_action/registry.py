@@ -195,42 +195,51 @@ def gzip_layer(source: IO[bytes], target: Path, level: int = GZIP_LEVEL) -> tupl
 
 
 def export_image(
-    chunks: Iterable[bytes], image_id: str, directory: Path, *, on_blob: Callable[[Blob], None] = lambda _: None
+    chunks: Iterable[bytes],
+    image_id: str,
+    diff_ids: Sequence[str],
+    directory: Path,
+    *,
+    on_blob: Callable[[Blob], None] = lambda _: None,
 ) -> tuple[Blob, list[Blob]]:
-    """(config, layers in order) of the `docker save` stream `chunks`, written into `directory`.
+    """(config, layers in order) of the `docker save` stream `chunks` of `image_id`, written into `directory`.
 
-    Each blob is passed to `on_blob` as soon as it is complete, so its upload can start while the next
-    layer is compressed. The stream holds one image; its config must be `image_id` (the engine exports
-    by id, so anything else is a bug) and its layers must be the config's diff ids.
+    `diff_ids` (the engine's RootFS.Layers) tell the layers from the rest before they are read, so each
+    blob is passed to `on_blob` as soon as it is complete and its upload starts while the next layer is
+    compressed. Two layouts: `<id>/layer.tar` (engines before 25) and the OCI layout's
+    `blobs/sha256/<diff id>` (engines from 25 with their own image store: uncompressed layers). The
+    export must hold this image (config digest `image_id`) with exactly its layers.
     """
+    image_hex = _image_digest(image_id).removeprefix("sha256:")
+    wanted = {diff_id.removeprefix("sha256:") for diff_id in diff_ids}
     layers: dict[str, _Layer] = {}
-    links: dict[str, str] = {}  # the engine saves a layer seen twice once, and links the second to it
-    configs: dict[str, bytes] = {}
-    listing = b""
-    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|", bufsize=_CHUNK) as tar:
-        for member in tar:
-            name = posixpath.normpath(member.name)
-            if member.issym() and name.endswith("/layer.tar"):
-                links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-            elif not member.isfile():
-                continue
-            elif name.endswith("/layer.tar"):
-                source = tar.extractfile(member)
-                assert source is not None
-                path = directory / f"layer-{len(layers)}.tar.gz"
-                descriptor, diff_id = gzip_layer(source, path)
-                layers[name] = _Layer(Blob(descriptor, path), diff_id)
-                on_blob(layers[name].blob)
-            elif name == "manifest.json":
-                listing = _read(tar, member)
-            elif name.endswith(".json") and "/" not in name:
-                configs[name] = _read(tar, member)
-    if not listing:
-        raise DockerEngineError("The Docker Engine's export of the image has no manifest.json.")
-    entries = json.loads(listing)
-    if len(entries) != 1:
-        raise DockerEngineError(f"The Docker Engine exported {len(entries)} images instead of {image_id}.")
-    config_bytes = configs.get(entries[0]["Config"], b"")
+    links: dict[str, str] = {}  # engines before 25 save a layer seen twice once, and link the second to it
+    config_name, config_bytes, listing = "", b"", b""
+    try:
+        with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|", bufsize=_CHUNK) as tar:
+            for member in tar:
+                name = posixpath.normpath(member.name)
+                folder, base = posixpath.split(name)
+                if member.issym():
+                    links[name] = posixpath.normpath(posixpath.join(folder, member.linkname))
+                elif not member.isfile():
+                    continue
+                elif base == "layer.tar" or (folder == "blobs/sha256" and base in wanted):
+                    source = tar.extractfile(member)
+                    assert source is not None
+                    path = directory / f"layer-{len(layers)}.tar.gz"
+                    descriptor, diff_id = gzip_layer(source, path)
+                    layers[name] = _Layer(Blob(descriptor, path), diff_id)
+                    on_blob(layers[name].blob)
+                elif name == "manifest.json":
+                    listing = _read(tar, member)
+                elif base.removesuffix(".json") == image_hex:
+                    config_name, config_bytes = name, _read(tar, member)
+    except tarfile.TarError as error:
+        raise DockerEngineError(f"The Docker Engine's export of {image_id} is not a readable tar: {error}") from None
+    entries = json.loads(listing or b"[]")
+    if len(entries) != 1 or posixpath.normpath(entries[0]["Config"]) != config_name:
+        raise DockerEngineError(f"The Docker Engine's export of {image_id} does not hold that one image.")
     config_path = directory / "config.json"
     config_path.write_bytes(config_bytes)
     config = Blob(Descriptor(DOCKER_CONFIG, _sha256(config_bytes), len(config_bytes)), config_path)
@@ -239,9 +248,17 @@ def export_image(
             f"The Docker Engine exported image {config.descriptor.digest} when asked for {image_id}."
         )
     on_blob(config)
-    ordered = [layers[links.get(path, path)] for path in map(posixpath.normpath, entries[0]["Layers"])]
-    diff_ids = json.loads(config_bytes).get("rootfs", {}).get("diff_ids", [])
-    if [layer.diff_id for layer in ordered] != diff_ids:
+    ordered = []
+    for listed in map(posixpath.normpath, entries[0]["Layers"]):
+        layer = layers.get(links.get(listed, listed))
+        if layer is None:
+            raise DockerEngineError(
+                f"The Docker Engine's export of {image_id} has layer {listed}, which is not one of the image's "
+                "uncompressed layers: an engine that uses the containerd image store exports layers compressed, "
+                "which this push does not read yet."
+            )
+        ordered.append(layer)
+    if [layer.diff_id for layer in ordered] != list(diff_ids):
         raise DockerEngineError(f"The Docker Engine's export of {image_id} does not match its layer list.")
     return config, [layer.blob for layer in ordered]
 
@@ -290,6 +307,7 @@ def push_by_digest(
             config, layers = export_image(
                 _engine_export(engine_api, image_id),
                 image_id,
+                _diff_ids(engine_api, image_id),
                 Path(directory),
                 on_blob=lambda blob: uploads.append(pool.submit(upload, blob)),
             )
@@ -318,9 +336,18 @@ def _engine_export(engine_api: docker.APIClient, image_id: str) -> Iterator[byte
     try:
         yield from engine_api.get_image(image_id)
     except (docker.errors.APIError, requests.exceptions.RequestException) as error:
-        raise DockerEngineError(
-            f"The Docker Engine could not export image {image_id}: {engine_error_text(error)}"
-        ) from None
+        raise _engine_failure(image_id, error) from None
+
+
+def _diff_ids(engine_api: docker.APIClient, image_id: str) -> list[str]:
+    try:
+        return list(engine_api.inspect_image(image_id)["RootFS"]["Layers"] or [])
+    except (docker.errors.APIError, requests.exceptions.RequestException) as error:
+        raise _engine_failure(image_id, error) from None
+
+
+def _engine_failure(image_id: str, error: Exception) -> DockerEngineError:
+    return DockerEngineError(f"The Docker Engine could not export image {image_id}: {engine_error_text(error)}")
 
 
 class _Retry:

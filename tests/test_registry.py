@@ -160,57 +160,77 @@ def test_gzip_of_the_same_layer_gives_the_same_digest(tmp_path: Path) -> None:
     assert gzip.decompress(packed) == layer
 
 
-def save_tar(layers: list[bytes], *, duplicate_last: bool = False) -> tuple[bytes, str]:
-    """(a `docker save` tar as the 20.10 engine writes it, the image id): directories in name order, the
-    last layer saved again as a symlink to its first copy when `duplicate_last`."""
-    diff_ids = [sha256(layer) for layer in layers] + ([sha256(layers[-1])] if duplicate_last else [])
+def save_tar(
+    layers: list[bytes], *, layout: str = "legacy", duplicate_last: bool = False
+) -> tuple[bytes, str, list[str]]:
+    """(a `docker save` tar, the image id, its diff ids) as engines write it: `legacy` (before 25: a
+    directory a layer, in name order, a layer seen twice saved once and linked), `oci` (from 25: blobs
+    named by digest, uncompressed layers), `containerd` (the containerd image store: gzipped layers)."""
+    layers = [*layers, layers[-1]] if duplicate_last else layers
+    diff_ids = [sha256(layer) for layer in layers]
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}})
     image_id = sha256(config.encode())
-    directories = [hashlib.sha256(f"layer{n}".encode()).hexdigest() for n in range(len(diff_ids))]
-    listing = [{"Config": f"{image_id[7:]}.json", "RepoTags": None, "Layers": [f"{d}/layer.tar" for d in directories]}]
+    files: dict[str, bytes] = {}
+    links: dict[str, str] = {}
+    if layout == "legacy":
+        directories = [hashlib.sha256(f"layer{n}".encode()).hexdigest() for n in range(len(layers))]
+        for n, directory in enumerate(directories):
+            files[f"{directory}/VERSION"] = b"1.0"
+            first = diff_ids.index(diff_ids[n])
+            if first == n:
+                files[f"{directory}/layer.tar"] = layers[n]
+            else:
+                links[f"{directory}/layer.tar"] = f"../{directories[first]}/layer.tar"
+        paths, config_path = [f"{d}/layer.tar" for d in directories], f"{image_id[7:]}.json"
+    else:
+        blobs = layers if layout == "oci" else [gzip.compress(layer, mtime=0) for layer in layers]
+        paths = [f"blobs/sha256/{sha256(blob)[7:]}" for blob in blobs]
+        files.update(zip(paths, blobs, strict=True))
+        config_path = f"blobs/sha256/{image_id[7:]}"
+        files["oci-layout"] = b'{"imageLayoutVersion": "1.0.0"}'
+    files[config_path] = config.encode()
+    files["manifest.json"] = json.dumps([{"Config": config_path, "RepoTags": None, "Layers": paths}]).encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-
-        def add(name: str, data: bytes) -> None:
+        for name in sorted([*files, *links]):
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-        for n, directory in sorted(enumerate(directories), key=lambda item: item[1]):
-            add(f"{directory}/VERSION", b"1.0")
-            if n < len(layers):
-                add(f"{directory}/layer.tar", layers[n])
+            if name in links:
+                info.type, info.linkname = tarfile.SYMTYPE, links[name]
+                tar.addfile(info)
             else:
-                link = tarfile.TarInfo(f"{directory}/layer.tar")
-                link.type, link.linkname = tarfile.SYMTYPE, f"../{directories[len(layers) - 1]}/layer.tar"
-                tar.addfile(link)
-        add(f"{image_id[7:]}.json", config.encode())
-        add("manifest.json", json.dumps(listing).encode())
-        add("repositories", b"{}")
-    return buffer.getvalue(), image_id
+                info.size = len(files[name])
+                tar.addfile(info, io.BytesIO(files[name]))
+    return buffer.getvalue(), image_id, diff_ids
 
 
 def chunks(data: bytes, size: int = 7000) -> Iterator[bytes]:
     yield from (data[start : start + size] for start in range(0, len(data), size))
 
 
-def test_an_export_gives_the_config_and_each_layer_in_the_images_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["legacy", "oci"])
+def test_an_export_gives_the_config_and_each_layer_in_the_images_order(tmp_path: Path, layout: str) -> None:
     layers = [b"first layer" * 5000, os.urandom(20_000), b"third"]
-    saved, image_id = save_tar(layers, duplicate_last=True)
+    saved, image_id, diff_ids = save_tar(layers, layout=layout, duplicate_last=True)
     handed: list[str] = []
     config, blobs = export_image(
-        chunks(saved), image_id, tmp_path, on_blob=lambda b: handed.append(b.descriptor.digest)
+        chunks(saved), image_id, diff_ids, tmp_path, on_blob=lambda b: handed.append(b.descriptor.digest)
     )
     assert config.descriptor.digest == image_id and config.descriptor.media_type == DOCKER_CONFIG
     assert [gzip.decompress(blob.path.read_bytes()) for blob in blobs] == [*layers, layers[-1]]
-    assert blobs[-1] == blobs[-2]  # the engine's symlinked copy is the same blob, uploaded once
+    assert blobs[-1] == blobs[-2]  # a layer the image has twice is one blob, uploaded once
     assert sorted(handed) == sorted({blob.descriptor.digest for blob in blobs} | {image_id})
 
 
+def test_an_export_with_compressed_layers_is_refused_naming_the_image_store(tmp_path: Path) -> None:
+    saved, image_id, diff_ids = save_tar([b"layer"], layout="containerd")
+    with pytest.raises(DockerEngineError, match="containerd image store"):
+        export_image(chunks(saved), image_id, diff_ids, tmp_path)
+
+
 def test_an_export_of_another_image_is_refused(tmp_path: Path) -> None:
-    saved, _ = save_tar([b"layer"])
-    with pytest.raises(DockerEngineError, match=r"exported image sha256:\w+ when asked for sha256:other"):
-        export_image(chunks(saved), "sha256:other", tmp_path)
+    saved, _, diff_ids = save_tar([b"layer"])
+    with pytest.raises(DockerEngineError, match="does not hold that one image"):
+        export_image(chunks(saved), "sha256:" + "0" * 64, diff_ids, tmp_path)
 
 
 # Errors and retries ----------------------------------------------------------------------------------
