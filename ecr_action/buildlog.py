@@ -2,9 +2,8 @@
 
 With `POST /build?version=2` the engine sends JSON lines; BuildKit's progress is in those with
 `"id": "moby.buildkit.trace"`, whose `aux` is a base64 `StatusResponse` protobuf (moby/buildkit,
-api/services/control/control.proto). It is decoded by the small reader of the protobuf wire format
-below rather than by the `protobuf` package: we read a dozen fields of five messages, and generated
-code plus the protobuf runtime would be a new dependency, and import time on every run, for that.
+api/services/control/control.proto). It is decoded with the small protobuf wire-format codec in
+protowire.py rather than by the `protobuf` package: we read a dozen fields of five messages.
 Fields we do not know are skipped, as protobuf requires, so an engine that adds fields still decodes.
 
 Nothing here talks to the engine or writes workflow commands: `follow` takes the decoded JSON
@@ -20,6 +19,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecr_action import protowire
+from ecr_action.protowire import as_bytes, as_text
+
 TRACE_ID = "moby.buildkit.trace"
 IMAGE_ID = "moby.image.id"
 
@@ -33,65 +35,11 @@ TAIL_LINES = 10
 _CANCELED = "context canceled"
 
 
-# ---- The protobuf wire format -------------------------------------------------------------------
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if position >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 64 bits")
-
-
 def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) of each varint and length-delimited field; fixed-size fields are skipped."""
-    position = 0
-    while position < len(data):
-        key, position = _varint(data, position)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, position = _varint(data, position)
-            yield number, value
-            continue
-        if wire_type == 2:
-            length, position = _varint(data, position)
-            size = length
-        elif wire_type in (1, 5):  # fixed64, fixed32: no field we read has these types
-            size = 8 if wire_type == 1 else 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire_type}")
-        if position + size > len(data):
-            raise ValueError("truncated field")
-        if wire_type == 2:
-            yield number, data[position : position + size]
-        position += size
-
-
-def _text(value: int | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
-
-
-def _message(value: int | bytes) -> bytes:
-    return value if isinstance(value, bytes) else b""
-
-
-def _timestamp(value: int | bytes) -> float:
-    """google.protobuf.Timestamp {int64 seconds = 1; int32 nanos = 2} as seconds."""
-    seconds = nanos = 0
-    for number, part in _fields(_message(value)):
-        if number == 1 and isinstance(part, int):
-            seconds = part
-        elif number == 2 and isinstance(part, int):
-            nanos = part
-    return seconds + nanos / 1e9
+    """(field number, value) of each varint and length-delimited field; fixed-width fields, which no field
+    we read has, are skipped."""
+    wanted = (protowire.VARINT, protowire.LENGTH_DELIMITED)
+    return ((number, value) for number, wire_type, value in protowire.fields(data) if wire_type in wanted)
 
 
 # ---- BuildKit's messages ------------------------------------------------------------------------
@@ -140,11 +88,11 @@ def decode_status(data: bytes) -> StatusUpdate:
     vertexes, logs, warnings = [], [], []
     for number, value in _fields(data):
         if number == 1:
-            vertexes.append(_vertex(_message(value)))
+            vertexes.append(_vertex(as_bytes(value)))
         elif number == 3:
-            logs.append(_log(_message(value)))
+            logs.append(_log(as_bytes(value)))
         elif number == 4:
-            warnings.append(_warning(_message(value)))
+            warnings.append(_warning(as_bytes(value)))
         # 2: VertexStatus, the progress of pulls and exports: not shown.
     return StatusUpdate(tuple(vertexes), tuple(logs), tuple(warnings))
 
@@ -153,17 +101,17 @@ def _vertex(data: bytes) -> Vertex:
     values: dict[str, Any] = {"digest": ""}
     for number, value in _fields(data):
         if number == 1:
-            values["digest"] = _text(value)
+            values["digest"] = as_text(value)
         elif number == 3:
-            values["name"] = _text(value)
+            values["name"] = as_text(value)
         elif number == 4:
             values["cached"] = bool(value)
         elif number == 5:
-            values["started"] = _timestamp(value)
+            values["started"] = protowire.timestamp(value)
         elif number == 6:
-            values["completed"] = _timestamp(value)
+            values["completed"] = protowire.timestamp(value)
         elif number == 7:
-            values["error"] = _text(value)
+            values["error"] = as_text(value)
     return Vertex(**values)
 
 
@@ -171,11 +119,11 @@ def _log(data: bytes) -> VertexLog:
     vertex, timestamp, message = "", None, b""
     for number, value in _fields(data):
         if number == 1:
-            vertex = _text(value)
+            vertex = as_text(value)
         elif number == 2:
-            timestamp = _timestamp(value)
+            timestamp = protowire.timestamp(value)
         elif number == 4:
-            message = _message(value)
+            message = as_bytes(value)
     return VertexLog(vertex, timestamp, message)
 
 
@@ -184,17 +132,17 @@ def _warning(data: bytes) -> VertexWarning:
     detail: list[str] = []
     for number, value in _fields(data):
         if number == 1:
-            vertex = _text(value)
+            vertex = as_text(value)
         elif number == 3:
-            short = _text(value)
+            short = as_text(value)
         elif number == 4:
-            detail.append(_text(value))
+            detail.append(as_text(value))
         elif number == 5:
-            url = _text(value)
+            url = as_text(value)
         elif number == 6:  # pb.SourceInfo {string filename = 1; ...}
-            file = next((_text(part) for key, part in _fields(_message(value)) if key == 1), "")
+            file = next((as_text(part) for key, part in _fields(as_bytes(value)) if key == 1), "")
         elif number == 7 and line is None:  # pb.Range {Position start = 1; ...}, Position {int32 line = 1; ...}
-            start = next((_message(part) for key, part in _fields(_message(value)) if key == 1), b"")
+            start = next((as_bytes(part) for key, part in _fields(as_bytes(value)) if key == 1), b"")
             line = next((part for key, part in _fields(start) if key == 1 and isinstance(part, int)), None)
     return VertexWarning(vertex, short, tuple(detail), url, file, line)
 

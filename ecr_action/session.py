@@ -6,8 +6,8 @@ gRPC client and this module the server, on that one connection: it answers build
 the session alive. The build names the session in its `session` query parameter.
 
 gRPC here is HTTP/2 (the `h2` state machine on the hijacked socket) and three small protobuf messages
-encoded by hand: about 1 MB of pure Python (h2, hpack, hyperframe) instead of grpcio's 19 MB native wheel,
-its threads and a socket to relay.
+encoded by hand (protowire.py): about 1 MB of pure Python (h2, hpack, hyperframe) instead of grpcio's
+19 MB native wheel, its threads and a socket to relay.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -28,6 +28,7 @@ import h2.exceptions
 import requests
 
 from ecr_action.errors import DockerEngineError
+from ecr_action.protowire import decode_message, encode_message, string_field
 from ecr_action.secrets import RegistryCredentials
 
 # Called with a registry host as BuildKit names it (`<account>.dkr.ecr.<region>.amazonaws.com`, with
@@ -46,79 +47,6 @@ METHODS = (GET_SECRET, CREDENTIALS, HEALTH_CHECK)
 OK, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, INTERNAL = 0, 3, 5, 12, 13
 
 _SERVING = 1  # grpc.health.v1.HealthCheckResponse.ServingStatus
-
-
-# Protobuf wire format, just what the three services need ---------------------------------------------
-
-
-def encode_varint(value: int) -> bytes:
-    if value < 0:
-        raise ValueError("negative varints are not used here")
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if position >= len(data) or shift > 63:
-            raise ValueError("truncated or oversized varint")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, position
-
-
-def encode_message(fields: Iterable[tuple[int, int | bytes | str]]) -> bytes:
-    """Fields in order: ints as varints (wire type 0), bytes and str as length-delimited (wire type 2)."""
-    out = bytearray()
-    for number, value in fields:
-        if isinstance(value, int):
-            out += encode_varint(number << 3) + encode_varint(value)
-        else:
-            raw = value.encode() if isinstance(value, str) else value
-            out += encode_varint(number << 3 | 2) + encode_varint(len(raw)) + raw
-    return bytes(out)
-
-
-def decode_message(data: bytes) -> dict[int, list[int | bytes]]:
-    """Every field by number, values in order; fixed-width fields (wire types 1, 5) are kept as bytes."""
-    fields: dict[int, list[int | bytes]] = {}
-    position = 0
-    while position < len(data):
-        key, position = _read_varint(data, position)
-        number, wire_type = key >> 3, key & 7
-        value: int | bytes
-        if wire_type == 0:
-            value, position = _read_varint(data, position)
-        elif wire_type in (1, 2, 5):
-            if wire_type == 2:
-                size, position = _read_varint(data, position)
-            else:
-                size = 8 if wire_type == 1 else 4
-            if position + size > len(data):
-                raise ValueError(f"field {number} runs past the end of the message")
-            value, position = data[position : position + size], position + size
-        else:
-            raise ValueError(f"unsupported wire type {wire_type} in field {number}")
-        if number == 0:
-            raise ValueError("field number 0")
-        fields.setdefault(number, []).append(value)
-    return fields
-
-
-def string_field(fields: Mapping[int, list[int | bytes]], number: int) -> str:
-    """A proto3 string field: the last value wins, absent is empty."""
-    values = fields.get(number) or [b""]
-    if not isinstance(values[-1], bytes):
-        raise ValueError(f"field {number} is not length-delimited")
-    return values[-1].decode()
 
 
 # gRPC messages on HTTP/2: a compression flag, a 4-byte big-endian length, the message -----------------

@@ -1,5 +1,6 @@
-"""BuildKit session: the protobuf and gRPC framing, the session against an in-process fake engine (BuildKit's
-side of the HTTP/2 connection), and builds on the stack's Docker Engine that need the session."""
+"""BuildKit session: the gRPC framing (its protobuf is tested in tests/test_protowire.py), the session against
+an in-process fake engine (BuildKit's side of the HTTP/2 connection), and builds on the stack's Docker Engine
+that need the session."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import h2.settings
 import pytest
 
 from ecr_action.errors import AccessDeniedError, BuildError, DockerEngineError
+from ecr_action.protowire import decode_message, encode_message
 from ecr_action.secrets import RegistryCredentials
 from ecr_action.session import (
     CREDENTIALS,
@@ -33,11 +35,7 @@ from ecr_action.session import (
     UNIMPLEMENTED,
     BuildSession,
     Reply,
-    decode_message,
-    encode_message,
-    encode_varint,
     frame,
-    string_field,
     unframe,
 )
 from stack.apps import BUSYBOX
@@ -46,54 +44,7 @@ from tests.helpers import ecr_login
 
 GET_TOKEN_AUTHORITY = "/moby.filesync.v1.Auth/GetTokenAuthority"
 
-# The wire format ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "encoded"),
-    [
-        (0, b"\x00"),
-        (1, b"\x01"),
-        (127, b"\x7f"),
-        (128, b"\x80\x01"),
-        (300, b"\xac\x02"),
-        (2**32, b"\x80\x80\x80\x80\x10"),
-    ],
-)
-def test_varints_are_protobuf_s(value: int, encoded: bytes) -> None:
-    assert encode_varint(value) == encoded
-    assert decode_message(b"\x08" + encoded) == {1: [value]}
-
-
-def test_messages_encode_as_protobuf_does_and_decode_back() -> None:
-    # CredentialsResponse{Username: "AWS", Secret: "pw"} and HealthCheckResponse{status: SERVING}, byte for byte.
-    assert encode_message([(1, "AWS"), (2, "pw")]) == b"\x0a\x03AWS\x12\x02pw"
-    assert encode_message([(1, 1)]) == b"\x08\x01"
-    assert encode_message([(1, b"")]) == b"\x0a\x00"
-    assert decode_message(b"\x0a\x03AWS\x12\x02pw") == {1: [b"AWS"], 2: [b"pw"]}
-
-
-def test_a_get_secret_request_with_annotations_gives_its_id() -> None:
-    # GetSecretRequest{ID: "token", annotations: {"k": "v"}}: a map is repeated entry messages in field 2.
-    entry = encode_message([(1, "k"), (2, "v")])
-    request = encode_message([(1, "token"), (2, entry)])
-    assert string_field(decode_message(request), 1) == "token"
-    assert string_field(decode_message(b""), 1) == ""  # proto3: an absent string is empty
-
-
-def test_fixed_width_fields_are_skipped_over() -> None:
-    message = b"\x09" + bytes(8) + b"\x15" + bytes(4) + b"\x1a\x01x"  # fields 1 (fixed64), 2 (fixed32), 3
-    assert decode_message(message) == {1: [bytes(8)], 2: [bytes(4)], 3: [b"x"]}
-
-
-@pytest.mark.parametrize(
-    "message",
-    [b"\x08", b"\x08\xff", b"\x0a\x05abc", b"\x0b", b"\x00\x01", b"\x08" + b"\xff" * 10 + b"\x01"],
-    ids=["no value", "truncated varint", "length past the end", "group", "field 0", "oversized varint"],
-)
-def test_malformed_messages_are_value_errors(message: bytes) -> None:
-    with pytest.raises(ValueError):
-        decode_message(message)
+# The gRPC framing ---------------------------------------------------------------------------------------
 
 
 def test_grpc_framing() -> None:
