@@ -27,8 +27,9 @@ from ecr_action.errors import ActionError, GateFailedError, InputError, ScanFail
 from ecr_action.findings import Finding
 from ecr_action.gate import GateVerdict, evaluate
 from ecr_action.github import Workflow
-from ecr_action.ignores import Ignores, load_ignore_file, resolve_ignores
-from ecr_action.inputs import ImageTagMutability, Inputs, ScanMode, parse_cli, read_github_context, read_inputs
+from ecr_action.ignores import Ignores, resolve_ignores
+from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
+from ecr_action.inputs.choices import ImageTagMutability, ScanMode
 
 
 @dataclass
@@ -78,7 +79,7 @@ def main(
             signal.signal(signal_number, _raise_cancelled)
     try:
         environment.update(parse_cli(sys.argv[1:] if argv is None else argv))
-        inputs = read_inputs(environment)
+        inputs = read_inputs(environment, github)
         run(inputs, workflow, timings)
     except InputError as error:
         for problem in error.problems:
@@ -119,11 +120,7 @@ def exit_now(code: int) -> NoReturn:
 
 def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     # Everything that can be found wrong without AWS is checked before the first call to it.
-    ignores = resolve_ignores(
-        inputs.ignore,
-        load_ignore_file(inputs.ignore_file) if inputs.ignore_file else [],
-        today=datetime.datetime.now(datetime.UTC).date(),
-    )
+    ignores = resolve_ignores(inputs.ignore, inputs.ignore_entries, today=datetime.datetime.now(datetime.UTC).date())
     # The engine is asked first: nothing in AWS changes for a build that cannot run.
     engine = None if inputs.dry_run else build.engine(inputs.github.docker_host)
     if not inputs.push:

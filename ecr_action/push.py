@@ -33,7 +33,7 @@ from ecr_action.errors import (
     RegistryLoginError,
     RepositoryMissingError,
 )
-from ecr_action.inputs import IfTagExists
+from ecr_action.inputs.choices import IfTagExists
 
 MANIFEST_MEDIA_TYPES = [
     "application/vnd.docker.distribution.manifest.v2+json",

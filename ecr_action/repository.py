@@ -20,6 +20,7 @@ from typing import Any
 
 from ecr_action import aws
 from ecr_action.errors import RepositoryMissingError
+from ecr_action.inputs.choices import EncryptionType, ImageTagMutability
 
 # ECR's own tag-mutability modes whose exclusion filters (tags that behave the other way) are set
 # elsewhere; the action has no input for the filters, so it keeps them and compares the base mode.
@@ -45,11 +46,11 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Encryption:
-    type: str  # "AES256" or "KMS"
+    type: str  # EncryptionType: AES256 or KMS (ECR may add others)
     kms_key: str | None = None  # with KMS: the key given; None means the AWS managed key (aws/ecr)
 
     def __str__(self) -> str:
-        if self.type != "KMS":
+        if self.type != EncryptionType.KMS:
             return self.type
         return f"KMS with key {self.kms_key}" if self.kms_key else "KMS with the AWS managed key"
 
@@ -71,8 +72,8 @@ class RepositorySpec:
     registry_id: str | None  # another account's registry; None: the credentials' own account
     create: bool
     scan_on_push: bool
-    tag_mutability: str | None  # "MUTABLE" or "IMMUTABLE"; None leaves ECR's as it is (MUTABLE on creation)
-    encryption_type: str | None  # "AES256" or "KMS", only applied on creation; None: AES256, or KMS with a key
+    tag_mutability: ImageTagMutability | None  # None leaves ECR's as it is (MUTABLE on creation)
+    encryption_type: EncryptionType | None  # only applied on creation; None: AES256, or KMS with a key
     kms_key: str | None
     lifecycle_policy: str | None  # canonical JSON; None leaves ECR's as it is
     repository_policy: str | None  # canonical JSON; None leaves ECR's as it is
@@ -80,11 +81,12 @@ class RepositorySpec:
 
     @property
     def encryption(self) -> Encryption:
-        return Encryption(self.encryption_type or ("KMS" if self.kms_key else "AES256"), self.kms_key)
+        default = EncryptionType.KMS if self.kms_key else EncryptionType.AES256
+        return Encryption(self.encryption_type or default, self.kms_key)
 
     @property
     def tag_mutability_on_creation(self) -> str:
-        return self.tag_mutability or "MUTABLE"
+        return self.tag_mutability or ImageTagMutability.MUTABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +324,8 @@ def _state(
         registry_id=repository["registryId"],
         arn=repository["repositoryArn"],
         scan_on_push=bool(repository.get("imageScanningConfiguration", {}).get("scanOnPush", False)),
-        tag_mutability=repository.get("imageTagMutability", "MUTABLE"),
-        encryption=Encryption(encryption.get("encryptionType", "AES256"), encryption.get("kmsKey")),
+        tag_mutability=repository.get("imageTagMutability", ImageTagMutability.MUTABLE),
+        encryption=Encryption(encryption.get("encryptionType", EncryptionType.AES256), encryption.get("kmsKey")),
         lifecycle_policy=lifecycle_policy,
         repository_policy=repository_policy,
         tags=tags,

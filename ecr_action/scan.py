@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from ecr_action.aws import error_code, translated
 from ecr_action.errors import AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding, ScanKind, Severity, findings_from_page
-from ecr_action.inputs import ScanMode
+from ecr_action.inputs.choices import ScanMode
 
 SKIPPED = "SKIPPED"
 WAITING_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})

@@ -13,7 +13,7 @@ import pytest
 
 from ecr_action.build import BuildSpec, RegistryCredentials, build_image, engine
 from ecr_action.errors import ImmutableTagError, PushError, RegistryLoginError
-from ecr_action.inputs import IfTagExists
+from ecr_action.inputs.choices import IfTagExists
 from ecr_action.push import (
     ExistingTag,
     PushSpec,

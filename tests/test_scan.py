@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from ecr_action.errors import AccessDeniedError, AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import ScanKind, Severity, findings_from_page
-from ecr_action.inputs import ScanMode
+from ecr_action.inputs.choices import ScanMode
 from ecr_action.scan import (
     FINDINGS_PAGE_SIZE,
     ON_PUSH_GRACE_SECONDS,
