@@ -7,7 +7,7 @@ Endpoints come from botocore's standard configuration (`AWS_ENDPOINT_URL`, `AWS_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,3 +122,36 @@ def translated(service: str, resource: str = "") -> Iterator[None]:
         ) from error
     except BotoCoreError as error:
         raise AwsCallError(f"Could not reach AWS ({service}): {error}") from error
+
+
+def ecr_call(
+    operation: Callable[..., Any],
+    repository: str | None,
+    registry_id: str | None,
+    *,
+    resource: str = "",
+    none_on: Collection[str] = (),
+    errors: Mapping[str, ActionError] | None = None,
+    **arguments: Any,
+) -> Any:
+    """`operation(**arguments)` on the repository `repository` (`repositoryName`) in the registry
+    `registry_id` (`registryId`, left out for the caller's own), each sent only when given.
+
+    AWS errors become the action's, naming `resource` (default: the repository). An error code in
+    `none_on` is what "not found" means for this call: the answer is None. A code in `errors` raises that
+    error instead (a failure with its own message, e.g. a tag that is IMMUTABLE).
+    """
+    if repository is not None:
+        arguments["repositoryName"] = repository
+    if registry_id:
+        arguments["registryId"] = registry_id
+    with translated("ecr", resource or repository or ""):
+        try:
+            return operation(**arguments)
+        except ClientError as error:
+            code = error_code(error)
+            if code in none_on:
+                return None
+            if errors and code in errors:
+                raise errors[code] from None
+            raise
