@@ -30,6 +30,7 @@ from ecr_action.github import Workflow
 from ecr_action.ignores import Ignores, resolve_ignores
 from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
 from ecr_action.inputs.choices import ImageTagMutability, ScanMode
+from ecr_action.retries import RetryPolicy
 
 
 @dataclass
@@ -132,10 +133,10 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         return
 
     with timings.stage(workflow, "Credentials"):
-        resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask)
+        resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask, log=workflow.info)
         workflow.info(f"Acting as {resolved.identity_arn} in account {resolved.account_id}")
     ecr = aws.client(
-        aws.session(resolved.credentials, inputs.aws_region), "ecr", attempts=inputs.retries, log=workflow.info
+        aws.session(resolved.credentials, inputs.aws_region), "ecr", retry=retry_policy(inputs), log=workflow.info
     )
 
     with timings.stage(workflow, "Repository"):
@@ -341,6 +342,10 @@ def planned_uri(inputs: Inputs, account_id: str) -> str:
 
 
 # Inputs → the plain values each stage takes ---------------------------------------------------------
+def retry_policy(inputs: Inputs) -> RetryPolicy:
+    return RetryPolicy.from_inputs(inputs.retries, inputs.retry_max_seconds)
+
+
 def credential_request(inputs: Inputs) -> credentials.CredentialRequest:
     return credentials.CredentialRequest(
         region=inputs.aws_region,
@@ -383,8 +388,7 @@ def push_spec(
         tags=inputs.tags,
         if_tag_exists=inputs.if_tag_exists,
         immutable=(ensured.tag_mutability or "").startswith(ImageTagMutability.IMMUTABLE),
-        attempts=inputs.retries,
-        max_seconds=inputs.retry_max_seconds,
+        retry=retry_policy(inputs),
     )
 
 

@@ -19,8 +19,6 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
-from tenacity.wait import wait_random_exponential
 
 from ecr_action import aws
 from ecr_action.build import RegistryCredentials, engine_error_text
@@ -34,6 +32,7 @@ from ecr_action.errors import (
 )
 from ecr_action.inputs.choices import IfTagExists
 from ecr_action.media_types import MANIFEST_MEDIA_TYPES
+from ecr_action.retries import RetryPolicy, attempts_made
 
 # What a registry or the network says when a second try can succeed.
 TRANSIENT = re.compile(
@@ -58,8 +57,7 @@ class PushSpec:
     tags: tuple[str, ...]
     if_tag_exists: IfTagExists
     immutable: bool
-    attempts: int
-    max_seconds: float
+    retry: RetryPolicy  # of the whole push, tag to checked manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,41 +212,24 @@ def upload(
     pushed again. The name stays afterwards, as `docker build -t` leaves it: removing an image's only
     name deletes the image, and with it the next run's cache of the last step.
     """
+    retrying = spec.retry.retrying(f"push of {spec.repository_uri}:{tag}", _TransientPushError, log=log, sleep=sleep)
 
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log(
-            f"push of {spec.repository_uri}:{tag}: attempt {state.attempt_number} of {spec.attempts} failed "
-            f"({error}); retrying in {state.upcoming_sleep:.1f}s"
-        )
+    def attempt() -> tuple[str, str, str]:
+        client.api.tag(image_id, spec.repository_uri, tag)
+        lines = client.api.push(spec.repository_uri, tag=tag, auth_config=auth.for_engine(), stream=True, decode=True)
+        digest = follow_push_log(lines, spec, tag)
+        manifest, media_type = pushed_manifest(ecr, spec, digest, image_id)
+        return digest, manifest, media_type
 
-    retrying = Retrying(
-        # No attempt starts past the time budget: a wait that would end after it stops the retries instead.
-        stop=stop_after_attempt(spec.attempts) | stop_before_delay(spec.max_seconds),
-        wait=wait_random_exponential(multiplier=1, max=20),
-        retry=retry_if_exception_type(_TransientPushError),
-        before_sleep=before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
     try:
-        for attempt in retrying:
-            with attempt:
-                client.api.tag(image_id, spec.repository_uri, tag)
-                lines = client.api.push(
-                    spec.repository_uri, tag=tag, auth_config=auth.for_engine(), stream=True, decode=True
-                )
-                digest = follow_push_log(lines, spec, tag)
-                manifest, media_type = pushed_manifest(ecr, spec, digest, image_id)
-                return digest, manifest, media_type
+        return retrying(attempt)
     except _TransientPushError as error:
         raise PushError(
-            f"Pushing {spec.repository_uri}:{tag} failed after {retrying.statistics.get('attempt_number', 1)} "
+            f"Pushing {spec.repository_uri}:{tag} failed after {attempts_made(retrying)} "
             f"attempts: {error}. The registry kept failing; re-run the job, or raise 'retries'/'retry-max-seconds'."
         ) from None
     except (docker.errors.APIError, requests.exceptions.RequestException) as error:
         raise DockerEngineError(f"The Docker Engine failed during the push: {engine_error_text(error)}") from None
-    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 def follow_push_log(lines: Iterable[Mapping[str, Any]], spec: PushSpec, tag: str) -> str:
