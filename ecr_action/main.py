@@ -17,19 +17,18 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import __version__, aws, build, credentials, push, report, repository, scan
-from ecr_action.errors import ActionError, GateFailedError, InputError, ScanFailedError, ScanTimeoutError
+from ecr_action import aws, build, credentials, push, repository, results, scan
+from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding
-from ecr_action.gate import GateVerdict, evaluate
 from ecr_action.github import Workflow
-from ecr_action.ignores import Ignores, resolve_ignores
+from ecr_action.ignores import resolve_ignores
 from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
 from ecr_action.inputs.choices import ImageTagMutability, ScanMode
+from ecr_action.outputs import Output
 from ecr_action.retries import RetryPolicy
 
 
@@ -128,7 +127,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         assert engine is not None
         with timings.stage(workflow, "Build"):
             build_image(engine, inputs, workflow, registries=(), local_name=f"{inputs.repository}:{inputs.tags[0]}")
-        workflow.set_output("tags", json.dumps(list(inputs.tags)))
+        workflow.set_output(Output.TAGS, json.dumps(list(inputs.tags)))
         workflow.info("push is false: the image was built and not pushed.")
         return
 
@@ -162,9 +161,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     if inputs.baseline_tag and inputs.scan is not ScanMode.SKIP:
         baseline_digest = scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.baseline_tag)
     with timings.stage(workflow, "Build"):
-        base_registries = build.base_image_registries(
-            inputs.file.read_text(encoding="utf-8", errors="replace"), inputs.aws_region
-        )
+        base_registries = build.base_image_registries(build.read_dockerfile(inputs.file), inputs.aws_region)
         logins = push.registry_logins(ecr, [registry_id, *base_registries], mask=workflow.mask)
         image_id = build_image(engine, inputs, workflow, registries=logins)
 
@@ -178,13 +175,14 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
             log=workflow.info,
         )
         workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")
-    write_push_outputs(workflow, repository_uri, pushed, resolved.account_id)
+    for name, value in results.push_outputs(repository_uri, pushed, resolved.account_id).items():
+        workflow.set_output(name, value)
 
     with timings.stage(workflow, "Scan"):
         try:
             outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest, pushed.media_type))
         except (ScanFailedError, ScanTimeoutError) as error:
-            workflow.set_output("scan-status", error.status)
+            workflow.set_output(Output.SCAN_STATUS, error.status)
             raise
         baseline, notes = None, []
         if inputs.baseline_tag and outcome.status != scan.SKIPPED:
@@ -193,7 +191,12 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
                 workflow.warning(missing, title="Baseline")
                 notes.append(missing)
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
-    report_and_gate(inputs, workflow, repository_uri, pushed, outcome, ignores, baseline, timings, notes)
+    results.report_and_gate(
+        results.RunReport(
+            inputs, repository_uri, pushed, outcome, ignores, baseline, dict(timings.seconds), tuple(notes)
+        ),
+        workflow,
+    )
 
 
 def baseline_findings(
@@ -238,102 +241,6 @@ def build_image(
         built = build.build_image(engine, spec, log=workflow.info)
     workflow.info(f"built {built.image_id}")
     return built.image_id
-
-
-def report_and_gate(
-    inputs: Inputs,
-    workflow: Workflow,
-    repository_uri: str,
-    pushed: push.PushResult,
-    outcome: scan.ScanOutcome,
-    ignores: Ignores,
-    baseline: tuple[Finding, ...] | None,
-    timings: Timings,
-    notes: Sequence[str] = (),
-) -> None:
-    verdict = evaluate(
-        outcome.findings,
-        fail_on=inputs.fail_on.severity,
-        fixable_only=inputs.fail_on_fixable_only,
-        ignores=ignores,
-        baseline=baseline,
-        baseline_tag=inputs.baseline_tag or "",
-        declared_counts=outcome.declared_counts,
-    )
-    warnings = ignores.warnings(workspace_relative(inputs, inputs.ignore_file) if inputs.ignore_file else "ignore")
-    for warning in warnings:
-        workflow.warning(warning, title="Expired ignore")
-    # The summary shows the verdict's own warnings; here they become annotations.
-    for warning in verdict.warnings:
-        workflow.warning(warning, title="Vulnerability gate")
-    dockerfile = workspace_relative(inputs, inputs.file)
-    line = report.final_stage_line(inputs.file.read_text(encoding="utf-8", errors="replace"))
-    for annotation in report.annotations(
-        outcome.findings, verdict, dockerfile=dockerfile, line=line, limit=inputs.annotations
-    ):
-        workflow.annotate(
-            annotation.level, annotation.message, title=annotation.title, file=annotation.file, line=annotation.line
-        )
-    workflow.set_output("scan-status", outcome.status)
-    for name, value in report.output_values(verdict).items():
-        workflow.set_output(name, value)
-    if inputs.sarif_file:
-        document = report.sarif(
-            outcome.findings,
-            dockerfile=dockerfile,
-            line=line,
-            tool_version=__version__,
-            image_uri=pushed.image_uri(repository_uri),
-        )
-        inputs.sarif_file.parent.mkdir(parents=True, exist_ok=True)
-        inputs.sarif_file.write_text(json.dumps(document), encoding="utf-8")
-        # Relative: the runner mounts the workspace elsewhere in the action's container than on the host,
-        # where the upload-sarif step reads it.
-        workflow.set_output("sarif-file", workspace_relative(inputs, inputs.sarif_file))
-    if inputs.summary:
-        workflow.append_summary(
-            report.summary_markdown(
-                report.ScanReport(
-                    image_uri=pushed.image_uri(repository_uri),
-                    digest=pushed.digest,
-                    scan_status=outcome.status,
-                    findings=outcome.findings,
-                    verdict=verdict,
-                    tags=pushed.tags,
-                    timings=dict(timings.seconds),
-                    warnings=(*warnings, *notes),
-                )
-            )
-        )
-    gate(verdict, workflow)
-
-
-def gate(verdict: GateVerdict, workflow: Workflow) -> None:
-    if not verdict.passed and not verdict.counted:
-        # Failed only because ECR counted findings it did not return: nothing to fix in the image yet.
-        raise GateFailedError(
-            f"{verdict.reason}. ECR's scan summary counts findings it did not return: run the job again, or "
-            "compare with the image's findings in the ECR console."
-        )
-    if not verdict.passed:
-        raise GateFailedError(
-            f"{verdict.reason}. The job summary lists them: fix them, raise 'fail-on', or list reviewed "
-            "findings in 'ignore-file' with a reason."
-        )
-    workflow.info(f"gate passed: {verdict.reason}")
-
-
-def write_push_outputs(workflow: Workflow, repository_uri: str, pushed: push.PushResult, account_id: str) -> None:
-    workflow.set_output("registry", repository_uri.split("/", 1)[0])
-    workflow.set_output("repository-uri", repository_uri)
-    workflow.set_output("image-uri", pushed.image_uri(repository_uri))
-    workflow.set_output("image-digest", pushed.digest)
-    workflow.set_output("tags", json.dumps(list(pushed.tags)))
-    workflow.set_output("aws-account-id", account_id)
-
-
-def workspace_relative(inputs: Inputs, path: Path) -> str:
-    return path.relative_to(inputs.github.workspace).as_posix()
 
 
 def planned_uri(inputs: Inputs, account_id: str) -> str:

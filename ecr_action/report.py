@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from ecr_action.findings import Finding, Severity
 from ecr_action.gate import SEVERITIES_DESCENDING, GateVerdict, plural
 from ecr_action.github import AnnotationLevel
+from ecr_action.outputs import Output
 
 # GitHub shows at most this many annotations of each level per step and drops the rest silently.
 ANNOTATIONS_PER_LEVEL = 10
@@ -421,11 +422,11 @@ def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: 
     }
 
 
-def output_values(verdict: GateVerdict) -> dict[str, str]:
+def output_values(verdict: GateVerdict) -> dict[Output, str]:
     """Step outputs `findings` (JSON counts by ECR severity), `findings-total` and `gate`."""
     counts = {severity.name: verdict.counts[severity] for severity in SEVERITIES_DESCENDING}
     return {
-        "findings": json.dumps(counts, separators=(",", ":")),
-        "findings-total": str(verdict.total),
-        "gate": "pass" if verdict.passed else "fail",
+        Output.FINDINGS: json.dumps(counts, separators=(",", ":")),
+        Output.FINDINGS_TOTAL: str(verdict.total),
+        Output.GATE: "pass" if verdict.passed else "fail",
     }
