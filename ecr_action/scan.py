@@ -8,6 +8,7 @@ missed.
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections import Counter
@@ -51,6 +52,12 @@ MIN_POLL_INTERVAL_SECONDS = 0.1
 # yet. Starting one ourselves in that gap would race the one ECR is about to start; give it this long.
 ON_PUSH_GRACE_SECONDS = 20.0
 FINDINGS_PAGE_SIZE = 1000  # ECR's maximum: fewer calls for large images
+
+
+class NoScan(enum.Enum):
+    """What the wait sees before ECR has a scan of the digest: not one of ECR's statuses."""
+
+    NOT_STARTED = enum.auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +178,7 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
     while True:
         page = _first_findings_page(ecr, request.repository, request.registry_id, digest)
         if page is None:
-            status = "not started"
+            status: str | NoScan = NoScan.NOT_STARTED
             may_start = request.mode == ScanMode.MANUAL or deadline.waited() >= ON_PUSH_GRACE_SECONDS
             if may_start and not start_tried:
                 started_by_action = _start_scan(ecr, request.repository, request.registry_id, digest)
@@ -203,8 +210,8 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
         interval = min(interval * POLL_GROWTH, MAX_POLL_INTERVAL_SECONDS)
 
 
-def _timeout_message(request: ScanRequest, digest: str, status: str, waited: float) -> str:
-    if status == "not started":
+def _timeout_message(request: ScanRequest, digest: str, status: str | NoScan, waited: float) -> str:
+    if status is NoScan.NOT_STARTED:
         state = "ECR had not started a scan of it (is scan on push on for the repository?)"
     else:
         state = f"the scan was still {status}"
