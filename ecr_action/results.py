@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecr_action import __version__, report
+from ecr_action import __version__, report, sarif
 from ecr_action.build import read_dockerfile
 from ecr_action.errors import GateFailedError
 from ecr_action.findings import Finding
@@ -83,10 +83,10 @@ def report_and_gate(run: RunReport, workflow: Workflow) -> None:
     for name, value in report.output_values(verdict).items():
         workflow.set_output(name, value)
     if inputs.sarif_file:
-        document = report.sarif(
+        document = sarif.sarif(
             outcome.findings, dockerfile=dockerfile, line=line, tool_version=__version__, image_uri=run.image_uri
         )
-        _write_sarif(inputs.sarif_file, document)
+        sarif.write_sarif(inputs.sarif_file, document)
         # Relative: the runner mounts the workspace elsewhere in the action's container than on the host,
         # where the upload-sarif step reads it.
         workflow.set_output(Output.SARIF_FILE, _workspace_relative(inputs, inputs.sarif_file))
@@ -121,11 +121,6 @@ def gate(verdict: GateVerdict, workflow: Workflow) -> None:
             "findings in 'ignore-file' with a reason."
         )
     workflow.info(f"gate passed: {verdict.reason}")
-
-
-def _write_sarif(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document), encoding="utf-8")
 
 
 def _workspace_relative(inputs: Inputs, path: Path) -> str:
