@@ -354,7 +354,7 @@ def _wall(command: list[str]) -> float:
 
 def report_generation(count: int = 10_000) -> dict[str, float]:
     """annotations + job summary + SARIF for `count` findings, in process, as the action makes them."""
-    from ecr_action import __version__, report
+    from ecr_action import __version__, report, sarif
     from ecr_action.findings import Severity, findings_from_page
     from ecr_action.gate import evaluate
     from ecr_action.github import Workflow
@@ -408,7 +408,7 @@ def report_generation(count: int = 10_000) -> dict[str, float]:
                 )
             )
             summarised = time.perf_counter()
-            document = report.sarif(
+            document = sarif.sarif(
                 findings, dockerfile="Dockerfile", line=1, tool_version=__version__, image_uri=image_uri
             )
             (Path(scratch) / "ecr.sarif").write_text(json.dumps(document), encoding="utf-8")

@@ -1,23 +1,26 @@
 """The AWS adapter: sessions and clients, and AWS errors turned into messages a user can act on.
 
 Retries of API calls are botocore's own (standard mode: throttling, 5xx and connection errors, with
-exponential backoff and jitter), bounded by `retries`; a second retry layer on top would multiply them.
+exponential backoff and jitter), bounded by the run's `RetryPolicy`; a second retry layer on top would
+multiply them. ECR calls go through `ecr_call`.
 Endpoints come from botocore's standard configuration (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_ECR`, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import botocore.session
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ecr_action.errors import AccessDeniedError, ActionError, AwsCallError, CredentialsError
+from ecr_action.retries import RetryPolicy, retry_line
 
 ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
 EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
@@ -56,14 +59,21 @@ def session(credentials: AwsCredentials | None, region: str) -> botocore.session
 
 
 def client(
-    aws_session: botocore.session.Session, service: str, *, attempts: int, log: Callable[[str], None] | None = None
+    aws_session: botocore.session.Session,
+    service: str,
+    *,
+    retry: RetryPolicy,
+    log: Callable[[str], None] | None = None,
+    unsigned: bool = False,
 ) -> Any:
-    """A client whose calls botocore retries up to `attempts` times; each retry is passed to `log`."""
+    """A client whose calls botocore retries as `retry` says; each retry is passed to `log`.
+    `unsigned`: requests carry no signature (AssumeRoleWithWebIdentity, whose token is the proof)."""
     config = Config(
-        retries={"mode": "standard", "total_max_attempts": attempts},
+        retries=retry.botocore(),
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra=USER_AGENT,
+        **({"signature_version": UNSIGNED} if unsigned else {}),
     )
     made = aws_session.create_client(service, config=config)
     if log is not None:
@@ -72,7 +82,7 @@ def client(
             # botocore makes a new request for each attempt and counts them in the request's context.
             attempt = request.context.get("retries", {}).get("attempt", 1)
             if attempt > 1:
-                log(f"{service}:{operation_name}: attempt {attempt - 1} of {attempts} failed; retrying")
+                log(retry_line(f"{service}:{operation_name}", attempt - 1, retry.attempts))
 
         made.meta.events.register("request-created", log_retry)
     return made
@@ -122,3 +132,36 @@ def translated(service: str, resource: str = "") -> Iterator[None]:
         ) from error
     except BotoCoreError as error:
         raise AwsCallError(f"Could not reach AWS ({service}): {error}") from error
+
+
+def ecr_call(
+    operation: Callable[..., Any],
+    repository: str | None,
+    registry_id: str | None,
+    *,
+    resource: str = "",
+    none_on: Collection[str] = (),
+    errors: Mapping[str, ActionError] | None = None,
+    **arguments: Any,
+) -> Any:
+    """`operation(**arguments)` on the repository `repository` (`repositoryName`) in the registry
+    `registry_id` (`registryId`, left out for the caller's own), each sent only when given.
+
+    AWS errors become the action's, naming `resource` (default: the repository). An error code in
+    `none_on` is what "not found" means for this call: the answer is None. A code in `errors` raises that
+    error instead (a failure with its own message, e.g. a tag that is IMMUTABLE).
+    """
+    if repository is not None:
+        arguments["repositoryName"] = repository
+    if registry_id:
+        arguments["registryId"] = registry_id
+    with translated("ecr", resource or repository or ""):
+        try:
+            return operation(**arguments)
+        except ClientError as error:
+            code = error_code(error)
+            if code in none_on:
+                return None
+            if errors and code in errors:
+                raise errors[code] from None
+            raise

@@ -56,6 +56,11 @@ _ECR_FROM = re.compile(
 )
 
 
+def read_dockerfile(path: Path) -> str:
+    """The Dockerfile's text; a byte that is not UTF-8 cannot hide a FROM line, so it is replaced."""
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
 def base_image_registries(dockerfile: str, region: str) -> tuple[str, ...]:
     """Accounts of the ECR registries in `region` that the Dockerfile's FROM lines pull from."""
     found = (account for account, from_region in _ECR_FROM.findall(dockerfile) if from_region == region)

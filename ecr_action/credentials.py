@@ -17,16 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ecr_action import aws
+from ecr_action import aws, retries
 from ecr_action.errors import CredentialsError, OidcNotPermittedError, OidcTokenError, TrustRefusedError
 
 PERMISSIONS_YAML = "permissions:\n  id-token: write\n  contents: read"
-TOKEN_REQUEST_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +51,16 @@ class _TransientTokenError(Exception):
     pass
 
 
-def resolve_credentials(request: CredentialRequest, *, mask: Callable[[str], None]) -> ResolvedCredentials:
+def resolve_credentials(
+    request: CredentialRequest, *, mask: Callable[[str], None], log: Callable[[str], None] | None = None
+) -> ResolvedCredentials:
     credentials: aws.AwsCredentials | None = None
     identity_arn = ""
     if request.role_to_assume and not request.role_chaining:
         # The STS client (CPU: botocore's data files) is made while the token request waits on GitHub.
         with ThreadPoolExecutor(max_workers=1) as pool:
             sts = pool.submit(web_identity_client, request.region)
-            token = request_oidc_token(request)
+            token = request_oidc_token(request, log=log)
             mask(token)
             credentials, identity_arn = assume_with_web_identity(
                 request, request.role_to_assume, token, mask, sts=sts.result()
@@ -72,7 +70,7 @@ def resolve_credentials(request: CredentialRequest, *, mask: Callable[[str], Non
     if request.chain_role_to_assume:
         credentials, identity_arn = assume_role(request, credentials, request.chain_role_to_assume, mask)
     if not identity_arn:
-        sts = aws.client(aws.session(credentials, request.region), "sts", attempts=3)
+        sts = aws.client(aws.session(credentials, request.region), "sts", retry=retries.CREDENTIALS)
         with aws.translated("sts"):
             identity_arn = sts.get_caller_identity()["Arn"]
     account_id = identity_arn.split(":")[4]
@@ -84,7 +82,7 @@ def resolve_credentials(request: CredentialRequest, *, mask: Callable[[str], Non
     return ResolvedCredentials(credentials, account_id, identity_arn)
 
 
-def request_oidc_token(request: CredentialRequest) -> str:
+def request_oidc_token(request: CredentialRequest, *, log: Callable[[str], None] | None = None) -> str:
     if not request.oidc_request_url or not request.oidc_request_token:
         if request.is_fork_pull_request:
             raise OidcNotPermittedError(
@@ -99,22 +97,14 @@ def request_oidc_token(request: CredentialRequest) -> str:
     separator = "&" if "?" in request.oidc_request_url else "?"
     url = f"{request.oidc_request_url}{separator}audience={urllib.parse.quote(request.audience, safe='')}"
     http_request = urllib.request.Request(url, headers={"Authorization": f"Bearer {request.oidc_request_token}"})
-    retrying = Retrying(
-        stop=stop_after_attempt(TOKEN_REQUEST_ATTEMPTS),
-        wait=wait_exponential(multiplier=0.5, max=4),
-        retry=retry_if_exception_type(_TransientTokenError),
-        reraise=True,
-    )
+    retrying = retries.CREDENTIALS.retrying("OIDC token request", _TransientTokenError, log=log)
     try:
-        for attempt in retrying:
-            with attempt:
-                return _fetch_token(http_request)
+        return retrying(_fetch_token, http_request)
     except _TransientTokenError as error:
         raise OidcTokenError(
-            f"GitHub's OIDC token endpoint did not answer after {TOKEN_REQUEST_ATTEMPTS} attempts ({error}). "
-            "This is usually a passing GitHub outage: re-run the job."
+            f"GitHub's OIDC token endpoint did not answer after {retries.attempts_made(retrying)} attempts "
+            f"({error}). This is usually a passing GitHub outage: re-run the job."
         ) from None
-    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 def _fetch_token(http_request: urllib.request.Request) -> str:
@@ -162,9 +152,7 @@ def token_claims(token: str) -> dict[str, object]:
 
 def web_identity_client(region: str) -> Any:
     # No credentials are needed (or wanted) to call AssumeRoleWithWebIdentity: the token is the proof.
-    return aws.session(None, region).create_client(
-        "sts", config=Config(signature_version=UNSIGNED, retries={"mode": "standard", "total_max_attempts": 3})
-    )
+    return aws.client(aws.session(None, region), "sts", retry=retries.CREDENTIALS, unsigned=True)
 
 
 def assume_with_web_identity(
@@ -201,7 +189,7 @@ def trust_refusal(role_arn: str, error: ClientError, claims: dict[str, object]) 
 def assume_role(
     request: CredentialRequest, current: aws.AwsCredentials | None, role_arn: str, mask: Callable[[str], None]
 ) -> tuple[aws.AwsCredentials, str]:
-    sts = aws.client(aws.session(current, request.region), "sts", attempts=3)
+    sts = aws.client(aws.session(current, request.region), "sts", retry=retries.CREDENTIALS)
     with aws.translated("sts", role_arn):
         reply = sts.assume_role(
             RoleArn=role_arn, RoleSessionName=request.session_name, DurationSeconds=request.duration_seconds

@@ -89,9 +89,34 @@ class DockerEngineError(ActionError):
 
 
 class ImmutableTagError(ActionError):
-    """A tag already names another image in a repository whose tags are immutable."""
+    """A tag already names another image, and may not be moved (IMMUTABLE tags, or `if-tag-exists`)."""
 
     title = "Tag already taken"
+
+    @classmethod
+    def immutable(cls, tag: str, repository: str, digest: str = "") -> ImmutableTagError:
+        """The repository's tags are IMMUTABLE: whether the action or the registry found it out."""
+        named = f" ({digest})" if digest else ""
+        return cls(
+            f"Tag '{tag}' already names another image{named} in {repository}, whose tags are IMMUTABLE: "
+            "push under a new tag (e.g. the commit SHA)."
+        )
+
+    @classmethod
+    def exists(cls, tag: str, repository: str, digest: str) -> ImmutableTagError:
+        """`if-tag-exists: fail`, and the tag exists."""
+        return cls(
+            f"Tag '{tag}' already exists in {repository} (it names {digest}) and 'if-tag-exists' is 'fail': "
+            "push under a new tag, or set 'if-tag-exists: skip-same-digest'."
+        )
+
+    @classmethod
+    def names_another(cls, tag: str, repository: str, digest: str) -> ImmutableTagError:
+        """`if-tag-exists: skip-same-digest`, and the tag names another image."""
+        return cls(
+            f"Tag '{tag}' already names another image ({digest}) in {repository}: "
+            "set 'if-tag-exists: overwrite' to move it, or push under a new tag."
+        )
 
 
 class PushError(ActionError):

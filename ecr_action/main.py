@@ -17,18 +17,19 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import __version__, aws, build, credentials, push, report, repository, scan
-from ecr_action.errors import ActionError, GateFailedError, InputError, ScanFailedError, ScanTimeoutError
+from ecr_action import aws, build, credentials, push, repository, results, scan
+from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding
-from ecr_action.gate import GateVerdict, evaluate
 from ecr_action.github import Workflow
-from ecr_action.ignores import Ignores, load_ignore_file, resolve_ignores
-from ecr_action.inputs import ImageTagMutability, Inputs, ScanMode, parse_cli, read_github_context, read_inputs
+from ecr_action.ignores import resolve_ignores
+from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
+from ecr_action.inputs.choices import ImageTagMutability, ScanMode
+from ecr_action.outputs import Output
+from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
 
 
@@ -79,7 +80,7 @@ def main(
             signal.signal(signal_number, _raise_cancelled)
     try:
         environment.update(parse_cli(sys.argv[1:] if argv is None else argv))
-        inputs = read_inputs(environment)
+        inputs = read_inputs(environment, github)
         run(inputs, workflow, timings)
     except InputError as error:
         for problem in error.problems:
@@ -120,26 +121,22 @@ def exit_now(code: int) -> NoReturn:
 
 def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     # Everything that can be found wrong without AWS is checked before the first call to it.
-    ignores = resolve_ignores(
-        inputs.ignore,
-        load_ignore_file(inputs.ignore_file) if inputs.ignore_file else [],
-        today=datetime.datetime.now(datetime.UTC).date(),
-    )
+    ignores = resolve_ignores(inputs.ignore, inputs.ignore_entries, today=datetime.datetime.now(datetime.UTC).date())
     # The engine is asked first: nothing in AWS changes for a build that cannot run.
     engine = None if inputs.dry_run else build.engine(inputs.github.docker_host)
     if not inputs.push:
         assert engine is not None
         with timings.stage(workflow, "Build"):
             build_image(engine, inputs, workflow, registries=(), local_name=f"{inputs.repository}:{inputs.tags[0]}")
-        workflow.set_output("tags", json.dumps(list(inputs.tags)))
+        workflow.set_output(Output.TAGS, json.dumps(list(inputs.tags)))
         workflow.info("push is false: the image was built and not pushed.")
         return
 
     with timings.stage(workflow, "Credentials"):
-        resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask)
+        resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask, log=workflow.info)
         workflow.info(f"Acting as {resolved.identity_arn} in account {resolved.account_id}")
     ecr = aws.client(
-        aws.session(resolved.credentials, inputs.aws_region), "ecr", attempts=inputs.retries, log=workflow.info
+        aws.session(resolved.credentials, inputs.aws_region), "ecr", retry=retry_policy(inputs), log=workflow.info
     )
 
     with timings.stage(workflow, "Repository"):
@@ -165,9 +162,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     if inputs.baseline_tag and inputs.scan is not ScanMode.SKIP:
         baseline_digest = scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.baseline_tag)
     with timings.stage(workflow, "Build"):
-        base_registries = build.base_image_registries(
-            inputs.file.read_text(encoding="utf-8", errors="replace"), inputs.aws_region
-        )
+        base_registries = build.base_image_registries(build.read_dockerfile(inputs.file), inputs.aws_region)
         logins = push.registry_logins(ecr, [registry_id, *base_registries], mask=workflow.mask)
         image_id = build_image(engine, inputs, workflow, registries=logins)
 
@@ -181,13 +176,14 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
             log=workflow.info,
         )
         workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")
-    write_push_outputs(workflow, repository_uri, pushed, resolved.account_id)
+    for name, value in results.push_outputs(repository_uri, pushed, resolved.account_id).items():
+        workflow.set_output(name, value)
 
     with timings.stage(workflow, "Scan"):
         try:
             outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest, pushed.media_type))
         except (ScanFailedError, ScanTimeoutError) as error:
-            workflow.set_output("scan-status", error.status)
+            workflow.set_output(Output.SCAN_STATUS, error.status)
             raise
         baseline, notes = None, []
         if inputs.baseline_tag and outcome.status != scan.SKIPPED:
@@ -196,7 +192,12 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
                 workflow.warning(missing, title="Baseline")
                 notes.append(missing)
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
-    report_and_gate(inputs, workflow, repository_uri, pushed, outcome, ignores, baseline, timings, notes)
+    results.report_and_gate(
+        results.RunReport(
+            inputs, repository_uri, pushed, outcome, ignores, baseline, dict(timings.seconds), tuple(notes)
+        ),
+        workflow,
+    )
 
 
 def baseline_findings(
@@ -243,108 +244,16 @@ def build_image(
     return built.image_id
 
 
-def report_and_gate(
-    inputs: Inputs,
-    workflow: Workflow,
-    repository_uri: str,
-    pushed: push.PushResult,
-    outcome: scan.ScanOutcome,
-    ignores: Ignores,
-    baseline: tuple[Finding, ...] | None,
-    timings: Timings,
-    notes: Sequence[str] = (),
-) -> None:
-    verdict = evaluate(
-        outcome.findings,
-        fail_on=inputs.fail_on.severity,
-        fixable_only=inputs.fail_on_fixable_only,
-        ignores=ignores,
-        baseline=baseline,
-        baseline_tag=inputs.baseline_tag or "",
-        declared_counts=outcome.declared_counts,
-    )
-    warnings = ignores.warnings(workspace_relative(inputs, inputs.ignore_file) if inputs.ignore_file else "ignore")
-    for warning in warnings:
-        workflow.warning(warning, title="Expired ignore")
-    # The summary shows the verdict's own warnings; here they become annotations.
-    for warning in verdict.warnings:
-        workflow.warning(warning, title="Vulnerability gate")
-    dockerfile = workspace_relative(inputs, inputs.file)
-    line = report.final_stage_line(inputs.file.read_text(encoding="utf-8", errors="replace"))
-    for annotation in report.annotations(
-        outcome.findings, verdict, dockerfile=dockerfile, line=line, limit=inputs.annotations
-    ):
-        workflow.annotate(
-            annotation.level, annotation.message, title=annotation.title, file=annotation.file, line=annotation.line
-        )
-    workflow.set_output("scan-status", outcome.status)
-    for name, value in report.output_values(verdict).items():
-        workflow.set_output(name, value)
-    if inputs.sarif_file:
-        document = report.sarif(
-            outcome.findings,
-            dockerfile=dockerfile,
-            line=line,
-            tool_version=__version__,
-            image_uri=pushed.image_uri(repository_uri),
-        )
-        inputs.sarif_file.parent.mkdir(parents=True, exist_ok=True)
-        inputs.sarif_file.write_text(json.dumps(document), encoding="utf-8")
-        # Relative: the runner mounts the workspace elsewhere in the action's container than on the host,
-        # where the upload-sarif step reads it.
-        workflow.set_output("sarif-file", workspace_relative(inputs, inputs.sarif_file))
-    if inputs.summary:
-        workflow.append_summary(
-            report.summary_markdown(
-                report.ScanReport(
-                    image_uri=pushed.image_uri(repository_uri),
-                    digest=pushed.digest,
-                    scan_status=outcome.status,
-                    findings=outcome.findings,
-                    verdict=verdict,
-                    tags=pushed.tags,
-                    timings=dict(timings.seconds),
-                    warnings=(*warnings, *notes),
-                )
-            )
-        )
-    gate(verdict, workflow)
-
-
-def gate(verdict: GateVerdict, workflow: Workflow) -> None:
-    if not verdict.passed and not verdict.counted:
-        # Failed only because ECR counted findings it did not return: nothing to fix in the image yet.
-        raise GateFailedError(
-            f"{verdict.reason}. ECR's scan summary counts findings it did not return: run the job again, or "
-            "compare with the image's findings in the ECR console."
-        )
-    if not verdict.passed:
-        raise GateFailedError(
-            f"{verdict.reason}. The job summary lists them: fix them, raise 'fail-on', or list reviewed "
-            "findings in 'ignore-file' with a reason."
-        )
-    workflow.info(f"gate passed: {verdict.reason}")
-
-
-def write_push_outputs(workflow: Workflow, repository_uri: str, pushed: push.PushResult, account_id: str) -> None:
-    workflow.set_output("registry", repository_uri.split("/", 1)[0])
-    workflow.set_output("repository-uri", repository_uri)
-    workflow.set_output("image-uri", pushed.image_uri(repository_uri))
-    workflow.set_output("image-digest", pushed.digest)
-    workflow.set_output("tags", json.dumps(list(pushed.tags)))
-    workflow.set_output("aws-account-id", account_id)
-
-
-def workspace_relative(inputs: Inputs, path: Path) -> str:
-    return path.relative_to(inputs.github.workspace).as_posix()
-
-
 def planned_uri(inputs: Inputs, account_id: str) -> str:
     """The URI a repository that does not exist yet will have (dry runs only)."""
     return f"{inputs.registry_id or account_id}.dkr.ecr.{inputs.aws_region}.amazonaws.com/{inputs.repository}"
 
 
 # Inputs → the plain values each stage takes ---------------------------------------------------------
+def retry_policy(inputs: Inputs) -> RetryPolicy:
+    return RetryPolicy.from_inputs(inputs.retries, inputs.retry_max_seconds)
+
+
 def credential_request(inputs: Inputs) -> credentials.CredentialRequest:
     return credentials.CredentialRequest(
         region=inputs.aws_region,
@@ -387,8 +296,7 @@ def push_spec(
         tags=inputs.tags,
         if_tag_exists=inputs.if_tag_exists,
         immutable=(ensured.tag_mutability or "").startswith(ImageTagMutability.IMMUTABLE),
-        attempts=inputs.retries,
-        max_seconds=inputs.retry_max_seconds,
+        retry=retry_policy(inputs),
     )
 
 

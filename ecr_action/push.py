@@ -19,9 +19,6 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
-from botocore.exceptions import ClientError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
-from tenacity.wait import wait_random_exponential
 
 from ecr_action import aws
 from ecr_action.build import engine_error_text
@@ -33,15 +30,11 @@ from ecr_action.errors import (
     RegistryLoginError,
     RepositoryMissingError,
 )
-from ecr_action.inputs import IfTagExists
+from ecr_action.inputs.choices import IfTagExists
+from ecr_action.media_types import MANIFEST_MEDIA_TYPES
+from ecr_action.retries import RetryPolicy, attempts_made
 from ecr_action.secrets import RegistryCredentials
 
-MANIFEST_MEDIA_TYPES = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-]
 # What a registry or the network says when a second try can succeed.
 TRANSIENT = re.compile(
     r"unexpected (HTTP )?status: 5\d\d|\b5\d\d\b|connection reset|broken pipe|\bEOF\b|i/o timeout|timed? ?out|"
@@ -65,8 +58,7 @@ class PushSpec:
     tags: tuple[str, ...]
     if_tag_exists: IfTagExists
     immutable: bool
-    attempts: int
-    max_seconds: float
+    retry: RetryPolicy  # of the whole push, tag to checked manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +93,9 @@ def registry_logins(
     """A login per registry (none named: the credentials' own); each password masked before use."""
     named = list(dict.fromkeys(registry_ids))
     logins = []
-    with aws.translated("ecr", ", ".join(named)):
-        reply = ecr.get_authorization_token(**({"registryIds": named} if named else {}))
+    reply = aws.ecr_call(
+        ecr.get_authorization_token, None, None, resource=", ".join(named), **({"registryIds": named} if named else {})
+    )
     for data in reply["authorizationData"]:
         token = data["authorizationToken"]
         mask(token)
@@ -121,22 +114,22 @@ def existing_tags(ecr: Any, spec: PushSpec) -> dict[str, ExistingTag]:
     """What the requested tags name in ECR now (absent tags are left out)."""
     ids = [{"imageTag": tag} for tag in spec.tags]
     found: dict[str, ExistingTag] = {}
-    with aws.translated("ecr", spec.repository):
-        for start in range(0, len(ids), 100):  # BatchGetImage takes at most 100 image ids
-            reply = ecr.batch_get_image(
-                **_registry(spec),
-                repositoryName=spec.repository,
-                imageIds=ids[start : start + 100],
-                acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+    for start in range(0, len(ids), 100):  # BatchGetImage takes at most 100 image ids
+        reply = aws.ecr_call(
+            ecr.batch_get_image,
+            spec.repository,
+            spec.registry_id,
+            imageIds=ids[start : start + 100],
+            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+        )
+        for image in reply["images"]:
+            document = json.loads(image["imageManifest"])
+            config_digest = document.get("config", {}).get("digest", "")
+            tag = image["imageId"]["imageTag"]
+            media_type = image.get("imageManifestMediaType") or document.get("mediaType", "")
+            found[tag] = ExistingTag(
+                tag, image["imageId"]["imageDigest"], config_digest, image["imageManifest"], media_type
             )
-            for image in reply["images"]:
-                document = json.loads(image["imageManifest"])
-                config_digest = document.get("config", {}).get("digest", "")
-                tag = image["imageId"]["imageTag"]
-                media_type = image.get("imageManifestMediaType") or document.get("mediaType", "")
-                found[tag] = ExistingTag(
-                    tag, image["imageId"]["imageDigest"], config_digest, image["imageManifest"], media_type
-                )
     return found
 
 
@@ -155,24 +148,15 @@ def plan_tags(
             to_write.append(tag)
             continue
         if spec.if_tag_exists is IfTagExists.FAIL:
-            raise ImmutableTagError(
-                f"Tag '{tag}' already exists in {spec.repository} (it names {current.digest}) and "
-                "'if-tag-exists' is 'fail': push under a new tag, or set 'if-tag-exists: skip-same-digest'."
-            )
+            raise ImmutableTagError.exists(tag, spec.repository, current.digest)
         if current.config_digest == image_id:
             unchanged.append(tag)
         elif spec.immutable:
-            raise ImmutableTagError(
-                f"Tag '{tag}' already names another image ({current.digest}) in {spec.repository}, whose tags "
-                "are IMMUTABLE: push under a new tag (e.g. the commit SHA)."
-            )
+            raise ImmutableTagError.immutable(tag, spec.repository, current.digest)
         elif spec.if_tag_exists is IfTagExists.OVERWRITE:
             to_write.append(tag)
         else:
-            raise ImmutableTagError(
-                f"Tag '{tag}' already names another image ({current.digest}) in {spec.repository}: "
-                "set 'if-tag-exists: overwrite' to move it, or push under a new tag."
-            )
+            raise ImmutableTagError.names_another(tag, spec.repository, current.digest)
     return tuple(to_write), tuple(unchanged)
 
 
@@ -229,41 +213,24 @@ def upload(
     pushed again. The name stays afterwards, as `docker build -t` leaves it: removing an image's only
     name deletes the image, and with it the next run's cache of the last step.
     """
+    retrying = spec.retry.retrying(f"push of {spec.repository_uri}:{tag}", _TransientPushError, log=log, sleep=sleep)
 
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log(
-            f"push of {spec.repository_uri}:{tag}: attempt {state.attempt_number} of {spec.attempts} failed "
-            f"({error}); retrying in {state.upcoming_sleep:.1f}s"
-        )
+    def attempt() -> tuple[str, str, str]:
+        client.api.tag(image_id, spec.repository_uri, tag)
+        lines = client.api.push(spec.repository_uri, tag=tag, auth_config=auth.for_engine(), stream=True, decode=True)
+        digest = follow_push_log(lines, spec, tag)
+        manifest, media_type = pushed_manifest(ecr, spec, digest, image_id)
+        return digest, manifest, media_type
 
-    retrying = Retrying(
-        # No attempt starts past the time budget: a wait that would end after it stops the retries instead.
-        stop=stop_after_attempt(spec.attempts) | stop_before_delay(spec.max_seconds),
-        wait=wait_random_exponential(multiplier=1, max=20),
-        retry=retry_if_exception_type(_TransientPushError),
-        before_sleep=before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
     try:
-        for attempt in retrying:
-            with attempt:
-                client.api.tag(image_id, spec.repository_uri, tag)
-                lines = client.api.push(
-                    spec.repository_uri, tag=tag, auth_config=auth.for_engine(), stream=True, decode=True
-                )
-                digest = follow_push_log(lines, spec, tag)
-                manifest, media_type = pushed_manifest(ecr, spec, digest, image_id)
-                return digest, manifest, media_type
+        return retrying(attempt)
     except _TransientPushError as error:
         raise PushError(
-            f"Pushing {spec.repository_uri}:{tag} failed after {retrying.statistics.get('attempt_number', 1)} "
+            f"Pushing {spec.repository_uri}:{tag} failed after {attempts_made(retrying)} "
             f"attempts: {error}. The registry kept failing; re-run the job, or raise 'retries'/'retry-max-seconds'."
         ) from None
     except (docker.errors.APIError, requests.exceptions.RequestException) as error:
         raise DockerEngineError(f"The Docker Engine failed during the push: {engine_error_text(error)}") from None
-    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 def follow_push_log(lines: Iterable[Mapping[str, Any]], spec: PushSpec, tag: str) -> str:
@@ -292,10 +259,7 @@ def push_failure(message: str, spec: PushSpec, tag: str) -> Exception:
             "on the repository (see the README's 'IAM permissions')."
         )
     if IMMUTABLE.search(message):
-        return ImmutableTagError(
-            f"The registry refused tag '{tag}' in {spec.repository}: it already names another image and the "
-            "repository's tags are IMMUTABLE. Push under a new tag (e.g. the commit SHA)."
-        )
+        return ImmutableTagError.immutable(tag, spec.repository)
     if NO_REPOSITORY.search(message):
         return RepositoryMissingError(
             f"The registry has no repository {spec.repository}: set 'create-repository: true' or create it first."
@@ -311,13 +275,13 @@ def pushed_manifest(ecr: Any, spec: PushSpec, digest: str, image_id: str) -> tup
     A config digest other than `image_id` means the engine pushed another job's image under our name
     (a shared engine): transient, the next attempt tags and pushes again.
     """
-    with aws.translated("ecr", spec.repository):
-        images = ecr.batch_get_image(
-            **_registry(spec),
-            repositoryName=spec.repository,
-            imageIds=[{"imageDigest": digest}],
-            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
-        )["images"]
+    images = aws.ecr_call(
+        ecr.batch_get_image,
+        spec.repository,
+        spec.registry_id,
+        imageIds=[{"imageDigest": digest}],
+        acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+    )["images"]
     if not images:
         raise _TransientPushError(f"the registry reported {digest}, which ECR's API does not show yet")
     image = images[0]
@@ -332,26 +296,14 @@ def pushed_manifest(ecr: Any, spec: PushSpec, digest: str, image_id: str) -> tup
 
 
 def put_tag(ecr: Any, spec: PushSpec, manifest: str, media_type: str, tag: str) -> None:
-    with aws.translated("ecr", spec.repository):
-        try:
-            ecr.put_image(
-                **_registry(spec),
-                repositoryName=spec.repository,
-                imageManifest=manifest,
-                imageManifestMediaType=media_type,
-                imageTag=tag,
-            )
-        except ClientError as error:
-            code = aws.error_code(error)
-            if code == "ImageAlreadyExistsException":
-                return  # the tag already names this very manifest: a concurrent run of the same build
-            if code == "ImageTagAlreadyExistsException":
-                raise ImmutableTagError(
-                    f"Tag '{tag}' already names another image in {spec.repository}, whose tags are IMMUTABLE: "
-                    "push under a new tag (e.g. the commit SHA)."
-                ) from None
-            raise
-
-
-def _registry(spec: PushSpec) -> dict[str, str]:
-    return {"registryId": spec.registry_id} if spec.registry_id else {}
+    aws.ecr_call(
+        ecr.put_image,
+        spec.repository,
+        spec.registry_id,
+        # The tag already names this very manifest: a concurrent run of the same build.
+        none_on={"ImageAlreadyExistsException"},
+        errors={"ImageTagAlreadyExistsException": ImmutableTagError.immutable(tag, spec.repository)},
+        imageManifest=manifest,
+        imageManifestMediaType=media_type,
+        imageTag=tag,
+    )

@@ -1,4 +1,4 @@
-"""What the user reads about a scan: annotations, the job summary, SARIF and output values.
+"""What the user reads about a scan: annotations, the job summary and output values (SARIF: `sarif`).
 
 Pure: everything here returns strings, dicts or dataclasses; `ecr_action.github` writes them. Finding text
 comes from ECR and the package metadata of the image, so it is treated as hostile data everywhere.
@@ -6,7 +6,6 @@ comes from ECR and the package metadata of the image, so it is treated as hostil
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
@@ -17,6 +16,7 @@ from urllib.parse import quote, urlsplit
 from ecr_action.findings import Finding, Severity
 from ecr_action.gate import SEVERITIES_DESCENDING, GateVerdict, plural
 from ecr_action.github import AnnotationLevel
+from ecr_action.outputs import Output
 
 # GitHub shows at most this many annotations of each level per step and drops the rest silently.
 ANNOTATIONS_PER_LEVEL = 10
@@ -24,22 +24,6 @@ ANNOTATIONS_PER_LEVEL = 10
 SUMMARY_LIMIT_BYTES = 1_000_000
 # GitHub's code scanning rejects a SARIF run with more results than this.
 SARIF_MAX_RESULTS = 25_000
-# The `id` of the official OASIS schema (errata 01), which GitHub accepts.
-SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-TOOL_NAME = "ecr-action"
-TOOL_INFORMATION_URI = "https://github.com/your-org/ecr-action"  # the repository, as in examples/
-
-# GitHub's code scanning ranks by `security-severity` (critical >= 9.0, high >= 7.0, medium >= 4.0,
-# low > 0); a number per ECR severity keeps its ranking the same as ECR's label, which CVSS may not.
-_SECURITY_SEVERITY = {
-    Severity.CRITICAL: "9.5",
-    Severity.HIGH: "8.0",
-    Severity.MEDIUM: "5.5",
-    Severity.LOW: "2.0",
-    Severity.INFORMATIONAL: "0.0",
-    Severity.UNTRIAGED: "0.0",
-}
-_SARIF_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning"}
 # ECR can send a finding without a vulnerability id or a package; these stand in for them in text.
 UNNAMED_VULNERABILITY = "(unnamed vulnerability)"
 UNKNOWN_PACKAGE = "(unknown package)"
@@ -160,21 +144,21 @@ def _annotation_level(finding: Finding, verdict: GateVerdict) -> AnnotationLevel
     return "warning" if finding.severity >= Severity.HIGH else "notice"
 
 
-def _name(finding: Finding) -> str:
+def finding_name(finding: Finding) -> str:
     return finding.vulnerability_id or UNNAMED_VULNERABILITY
 
 
-def _installed(finding: Finding) -> str:
+def installed_text(finding: Finding) -> str:
     """`package version`, as far as ECR said."""
     return " ".join(part for part in (finding.package or UNKNOWN_PACKAGE, finding.installed_version) if part)
 
 
 def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: str, line: int) -> Annotation:
-    title = f"{_name(finding)} in {finding.package}" if finding.package else _name(finding)
+    title = f"{finding_name(finding)} in {finding.package}" if finding.package else finding_name(finding)
     cvss = f" (CVSS {finding.cvss_score:g})" if finding.cvss_score is not None else ""
-    installed = _installed(finding)
+    installed = installed_text(finding)
     message = f"{finding.severity.name}{cvss}: {installed} → {finding.fixed_version or 'no fix yet'}"
-    if _web_url(finding.uri):
+    if web_url(finding.uri):
         message += f"\n{finding.uri}"
     return Annotation(level, title, message, dockerfile or None, line if dockerfile else None)
 
@@ -251,7 +235,7 @@ def _ignored_section(verdict: GateVerdict) -> list[str]:
         return []
     packages_by_ignore: dict[tuple[str, str], list[str]] = {}
     for item in verdict.ignored:
-        key = (_name(item.finding), item.reason)
+        key = (finding_name(item.finding), item.reason)
         packages_by_ignore.setdefault(key, []).append(item.finding.package or UNKNOWN_PACKAGE)
     lines = ["### Ignored", "", _row("Vulnerability", "Packages", "Reason"), _row("---", "---", "---")]
     for (vulnerability_id, reason), packages in packages_by_ignore.items():
@@ -273,7 +257,7 @@ def _timings_section(timings: Mapping[str, float]) -> list[str]:
 def _finding_row(finding: Finding, verdict: GateVerdict) -> str:
     return _row(
         finding.severity.name,
-        _link(_name(finding), finding.uri),
+        _link(finding_name(finding), finding.uri),
         _text(finding.package or UNKNOWN_PACKAGE),
         _text(finding.installed_version),
         _text(finding.fixed_version) or "no fix yet",
@@ -306,7 +290,7 @@ def _code(text: str) -> str:
     return f"`{text}`"
 
 
-def _web_url(url: str) -> str:
+def web_url(url: str) -> str:
     """`url` if it is a web address; ECR passes on whatever the advisory had (`javascript:` included)."""
     if url.startswith(("https://", "http://")):
         return url  # what urlsplit would say, without its cost for each of 10,000 findings
@@ -314,118 +298,16 @@ def _web_url(url: str) -> str:
 
 
 def _link(text: str, url: str) -> str:
-    if not _web_url(url):
+    if not web_url(url):
         return _text(text)
     return f"[{_text(text)}]({quote(url, safe=_URL_SAFE)})"
 
 
-# SARIF.
-
-
-def sarif(findings: Iterable[Finding], *, dockerfile: str, line: int, tool_version: str, image_uri: str) -> dict:
-    """A SARIF 2.1.0 log for `github/codeql-action/upload-sarif`: one rule per vulnerability, one
-    result per finding, each located at the Dockerfile's final `FROM`. Past GitHub's cap, the most severe
-    findings, and the run says so (its properties, and a tool notification)."""
-    ranked = most_severe_first(findings)
-    included = ranked[:SARIF_MAX_RESULTS]
-    rule_index: dict[str, int] = {}
-    rules: list[dict] = []
-    for finding in included:
-        if sarif_rule_id(finding) not in rule_index:
-            # Most severe first, so a vulnerability's rule takes its highest severity.
-            rule_index[sarif_rule_id(finding)] = len(rules)
-            rules.append(_sarif_rule(finding))
-    location = {
-        "physicalLocation": {
-            "artifactLocation": {"uri": quote(dockerfile.replace("\\", "/"))},
-            "region": {"startLine": max(line, 1)},
-        }
-    }
-    results = [_sarif_result(finding, rule_index[sarif_rule_id(finding)], location, image_uri) for finding in included]
-    run: dict = {
-        "tool": {
-            "driver": {
-                "name": TOOL_NAME,
-                "version": tool_version,
-                "informationUri": TOOL_INFORMATION_URI,
-                "rules": rules,
-            }
-        },
-        "results": results,
-        "properties": {"imageUri": image_uri},
-    }
-    if len(ranked) > len(included):
-        run["properties"] |= {"findingsTotal": len(ranked), "resultsLimit": SARIF_MAX_RESULTS}
-        notice = (
-            f"{plural(len(ranked), 'finding')}: this file lists the {SARIF_MAX_RESULTS:,} most severe, as GitHub's "
-            "code scanning takes no more results per run. The ECR console lists them all."
-        )
-        run["invocations"] = [
-            {
-                "executionSuccessful": True,
-                "toolExecutionNotifications": [{"level": "warning", "message": {"text": notice}}],
-            }
-        ]
-    return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-
-
-def _sarif_level(severity: Severity) -> str:
-    return _SARIF_LEVEL.get(severity, "note")
-
-
-def sarif_rule_id(finding: Finding) -> str:
-    """The vulnerability id; without one, an id made from what ECR said about the vulnerability (not the
-    package, not the severity, which can change), so the same finding keeps its code scanning alert."""
-    if finding.vulnerability_id:
-        return finding.vulnerability_id
-    about = "\0".join((finding.title, finding.description, finding.uri))
-    return f"unnamed-finding-{hashlib.sha256(about.encode()).hexdigest()[:12]}"
-
-
-def _sarif_rule(finding: Finding) -> dict:
-    summary = finding.title or _name(finding)
-    rule = {
-        "id": sarif_rule_id(finding),
-        "shortDescription": {"text": summary},
-        "fullDescription": {"text": finding.description or summary},
-        "help": {"text": finding.remediation or finding.uri or summary},
-        "defaultConfiguration": {"level": _sarif_level(finding.severity)},
-        "properties": {
-            "security-severity": _SECURITY_SEVERITY[finding.severity],
-            "tags": ["security", "vulnerability"],
-        },
-    }
-    if _web_url(finding.uri):
-        rule["helpUri"] = finding.uri
-    return rule
-
-
-def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: str) -> dict:
-    fix = f"fixed in {finding.fixed_version}" if finding.fixed_version else "no fix yet"
-    fingerprint = "\0".join((sarif_rule_id(finding), finding.package, finding.installed_version))
-    return {
-        "ruleId": sarif_rule_id(finding),
-        "ruleIndex": rule_index,
-        "level": _sarif_level(finding.severity),
-        "message": {
-            "text": f"{_name(finding)} ({finding.severity.name}) in {_installed(finding)} of image {image_uri}: {fix}."
-        },
-        "locations": [location],
-        "partialFingerprints": {"ecrActionFinding/v1": hashlib.sha256(fingerprint.encode()).hexdigest()},
-        "properties": {
-            "package": finding.package,
-            "installedVersion": finding.installed_version,
-            "fixedVersion": finding.fixed_version,
-            "scanKind": finding.kind.value,
-        },
-    }
-
-
-def output_values(verdict: GateVerdict) -> dict[str, str]:
+def output_values(verdict: GateVerdict) -> dict[Output, str]:
     """Step outputs `findings` (JSON counts by ECR severity), `findings-total` and `gate`."""
     counts = {severity.name: verdict.counts[severity] for severity in SEVERITIES_DESCENDING}
     return {
-        "findings": json.dumps(counts, separators=(",", ":")),
-        "findings-total": str(verdict.total),
-        "gate": "pass" if verdict.passed else "fail",
+        Output.FINDINGS: json.dumps(counts, separators=(",", ":")),
+        Output.FINDINGS_TOTAL: str(verdict.total),
+        Output.GATE: "pass" if verdict.passed else "fail",
     }

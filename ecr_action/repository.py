@@ -20,6 +20,7 @@ from typing import Any
 
 from ecr_action import aws
 from ecr_action.errors import RepositoryMissingError
+from ecr_action.inputs.choices import EncryptionType, ImageTagMutability
 
 # ECR's own tag-mutability modes whose exclusion filters (tags that behave the other way) are set
 # elsewhere; the action has no input for the filters, so it keeps them and compares the base mode.
@@ -45,11 +46,11 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Encryption:
-    type: str  # "AES256" or "KMS"
+    type: str  # EncryptionType: AES256 or KMS (ECR may add others)
     kms_key: str | None = None  # with KMS: the key given; None means the AWS managed key (aws/ecr)
 
     def __str__(self) -> str:
-        if self.type != "KMS":
+        if self.type != EncryptionType.KMS:
             return self.type
         return f"KMS with key {self.kms_key}" if self.kms_key else "KMS with the AWS managed key"
 
@@ -71,8 +72,8 @@ class RepositorySpec:
     registry_id: str | None  # another account's registry; None: the credentials' own account
     create: bool
     scan_on_push: bool
-    tag_mutability: str | None  # "MUTABLE" or "IMMUTABLE"; None leaves ECR's as it is (MUTABLE on creation)
-    encryption_type: str | None  # "AES256" or "KMS", only applied on creation; None: AES256, or KMS with a key
+    tag_mutability: ImageTagMutability | None  # None leaves ECR's as it is (MUTABLE on creation)
+    encryption_type: EncryptionType | None  # only applied on creation; None: AES256, or KMS with a key
     kms_key: str | None
     lifecycle_policy: str | None  # canonical JSON; None leaves ECR's as it is
     repository_policy: str | None  # canonical JSON; None leaves ECR's as it is
@@ -80,11 +81,12 @@ class RepositorySpec:
 
     @property
     def encryption(self) -> Encryption:
-        return Encryption(self.encryption_type or ("KMS" if self.kms_key else "AES256"), self.kms_key)
+        default = EncryptionType.KMS if self.kms_key else EncryptionType.AES256
+        return Encryption(self.encryption_type or default, self.kms_key)
 
     @property
     def tag_mutability_on_creation(self) -> str:
-        return self.tag_mutability or "MUTABLE"
+        return self.tag_mutability or ImageTagMutability.MUTABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,36 +154,32 @@ def encryption_warning(spec: RepositorySpec, state: RepositoryState) -> str | No
 
 def read_state(ecr: Any, name: str, registry_id: str | None) -> RepositoryState | None:
     """The repository as ECR has it, or None when it does not exist."""
-    where = _repository_args(name, registry_id)
-    with aws.translated("ecr", resource=name):
-        try:
-            found = ecr.describe_repositories(**_registry_args(registry_id), repositoryNames=[name])
-        except ecr.exceptions.RepositoryNotFoundException:
-            return None
-        if not found["repositories"]:  # moto's answer for a name in another registry
-            return None
-        repository = found["repositories"][0]
-        # Three independent reads of the repository: made together, one round trip instead of three.
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            lifecycle = pool.submit(
-                _unless_missing, ecr.get_lifecycle_policy, ecr.exceptions.LifecyclePolicyNotFoundException, where
-            )
-            policy = pool.submit(
-                _unless_missing, ecr.get_repository_policy, ecr.exceptions.RepositoryPolicyNotFoundException, where
-            )
-            listed = pool.submit(ecr.list_tags_for_resource, resourceArn=repository["repositoryArn"])
-            lifecycle_reply, policy_reply, tags = lifecycle.result(), policy.result(), listed.result()["tags"]
-        lifecycle_policy = lifecycle_reply["lifecyclePolicyText"] if lifecycle_reply else None
-        repository_policy = policy_reply["policyText"] if policy_reply else None
-    return _state(repository, lifecycle_policy, repository_policy, tuple((tag["Key"], tag["Value"]) for tag in tags))
-
-
-def _unless_missing(call: Any, missing: type[Exception], arguments: dict[str, Any]) -> Any:
-    """`call(**arguments)`, or None when AWS answers that the thing asked for does not exist."""
-    try:
-        return call(**arguments)
-    except missing:
+    found = aws.ecr_call(
+        ecr.describe_repositories,
+        None,
+        registry_id,
+        resource=name,
+        none_on={"RepositoryNotFoundException"},
+        repositoryNames=[name],
+    )
+    if not found or not found["repositories"]:  # an empty list: moto's answer for a name in another registry
         return None
+    repository = found["repositories"][0]
+    # Three independent reads of the repository: made together, one round trip instead of three.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        lifecycle = pool.submit(
+            aws.ecr_call, ecr.get_lifecycle_policy, name, registry_id, none_on={"LifecyclePolicyNotFoundException"}
+        )
+        policy = pool.submit(
+            aws.ecr_call, ecr.get_repository_policy, name, registry_id, none_on={"RepositoryPolicyNotFoundException"}
+        )
+        listed = pool.submit(
+            aws.ecr_call, ecr.list_tags_for_resource, None, None, resource=name, resourceArn=repository["repositoryArn"]
+        )
+        lifecycle_reply, policy_reply, tags = lifecycle.result(), policy.result(), listed.result()["tags"]
+    lifecycle_policy = lifecycle_reply["lifecyclePolicyText"] if lifecycle_reply else None
+    repository_policy = policy_reply["policyText"] if policy_reply else None
+    return _state(repository, lifecycle_policy, repository_policy, tuple((tag["Key"], tag["Value"]) for tag in tags))
 
 
 def ensure_repository(ecr: Any, spec: RepositorySpec, *, dry_run: bool) -> RepositoryResult:
@@ -232,39 +230,38 @@ def _create(ecr: Any, spec: RepositorySpec) -> RepositoryState | None:
     encryption: dict[str, str] = {"encryptionType": spec.encryption.type}
     if spec.kms_key:
         encryption["kmsKey"] = spec.kms_key
-    optional: dict[str, Any] = _registry_args(spec.registry_id)
-    if spec.tags:
-        optional["tags"] = _tag_list(spec.tags)
-    with aws.translated("ecr", resource=spec.name):
-        try:
-            repository = ecr.create_repository(
-                repositoryName=spec.name,
-                imageScanningConfiguration={"scanOnPush": spec.scan_on_push},
-                imageTagMutability=spec.tag_mutability_on_creation,
-                encryptionConfiguration=encryption,
-                **optional,
-            )["repository"]
-        except ecr.exceptions.RepositoryAlreadyExistsException:
-            return None
-    return _state(repository, None, None, spec.tags)
+    optional: dict[str, Any] = {"tags": _tag_list(spec.tags)} if spec.tags else {}
+    created = aws.ecr_call(
+        ecr.create_repository,
+        spec.name,
+        spec.registry_id,
+        none_on={"RepositoryAlreadyExistsException"},
+        imageScanningConfiguration={"scanOnPush": spec.scan_on_push},
+        imageTagMutability=spec.tag_mutability_on_creation,
+        encryptionConfiguration=encryption,
+        **optional,
+    )
+    return None if created is None else _state(created["repository"], None, None, spec.tags)
 
 
 def _apply(ecr: Any, spec: RepositorySpec, arn: str, what: ChangeKind) -> None:
-    where = _repository_args(spec.name, spec.registry_id)
-    with aws.translated("ecr", resource=spec.name):
-        if what == ChangeKind.SCAN_ON_PUSH:
-            ecr.put_image_scanning_configuration(**where, imageScanningConfiguration={"scanOnPush": spec.scan_on_push})
-        elif what == ChangeKind.TAG_MUTABILITY:
-            ecr.put_image_tag_mutability(**where, imageTagMutability=spec.tag_mutability)
-        elif what == ChangeKind.LIFECYCLE_POLICY:
-            ecr.put_lifecycle_policy(**where, lifecyclePolicyText=spec.lifecycle_policy)
-        elif what == ChangeKind.REPOSITORY_POLICY:
-            ecr.set_repository_policy(**where, policyText=spec.repository_policy)
-        elif what == ChangeKind.TAGS:
-            # Setting a tag to the value it has is a no-op, so all of the spec's tags go in one call.
-            ecr.tag_resource(resourceArn=arn, tags=_tag_list(spec.tags))
-        else:
-            raise ValueError(f"no ECR call applies a {what!r} change")
+    if what == ChangeKind.TAGS:
+        # Setting a tag to the value it has is a no-op, so all of the spec's tags go in one call.
+        aws.ecr_call(ecr.tag_resource, None, None, resource=spec.name, resourceArn=arn, tags=_tag_list(spec.tags))
+        return
+    calls = {
+        ChangeKind.SCAN_ON_PUSH: (
+            ecr.put_image_scanning_configuration,
+            {"imageScanningConfiguration": {"scanOnPush": spec.scan_on_push}},
+        ),
+        ChangeKind.TAG_MUTABILITY: (ecr.put_image_tag_mutability, {"imageTagMutability": spec.tag_mutability}),
+        ChangeKind.LIFECYCLE_POLICY: (ecr.put_lifecycle_policy, {"lifecyclePolicyText": spec.lifecycle_policy}),
+        ChangeKind.REPOSITORY_POLICY: (ecr.set_repository_policy, {"policyText": spec.repository_policy}),
+    }
+    if what not in calls:
+        raise ValueError(f"no ECR call applies a {what!r} change")
+    operation, arguments = calls[what]
+    aws.ecr_call(operation, spec.name, spec.registry_id, **arguments)
 
 
 def _creation(spec: RepositorySpec) -> Change:
@@ -322,8 +319,8 @@ def _state(
         registry_id=repository["registryId"],
         arn=repository["repositoryArn"],
         scan_on_push=bool(repository.get("imageScanningConfiguration", {}).get("scanOnPush", False)),
-        tag_mutability=repository.get("imageTagMutability", "MUTABLE"),
-        encryption=Encryption(encryption.get("encryptionType", "AES256"), encryption.get("kmsKey")),
+        tag_mutability=repository.get("imageTagMutability", ImageTagMutability.MUTABLE),
+        encryption=Encryption(encryption.get("encryptionType", EncryptionType.AES256), encryption.get("kmsKey")),
         lifecycle_policy=lifecycle_policy,
         repository_policy=repository_policy,
         tags=tags,
@@ -338,14 +335,6 @@ def _missing_message(ecr: Any, spec: RepositorySpec) -> str:
         f"--repository-name {spec.name}`, or in your Terraform), or set `create-repository: true`; "
         f"if it does exist, check aws-region and registry-id."
     )
-
-
-def _registry_args(registry_id: str | None) -> dict[str, str]:
-    return {"registryId": registry_id} if registry_id else {}
-
-
-def _repository_args(name: str, registry_id: str | None) -> dict[str, str]:
-    return {"repositoryName": name, **_registry_args(registry_id)}
 
 
 def _tag_list(tags: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

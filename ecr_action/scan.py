@@ -8,19 +8,19 @@ missed.
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ecr_action.aws import error_code, translated
+from ecr_action import aws
 from ecr_action.errors import AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding, ScanKind, Severity, findings_from_page
-from ecr_action.inputs import ScanMode
+from ecr_action.inputs.choices import ScanMode
+from ecr_action.media_types import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES
 
 SKIPPED = "SKIPPED"
 WAITING_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})
@@ -52,14 +52,12 @@ MIN_POLL_INTERVAL_SECONDS = 0.1
 # yet. Starting one ourselves in that gap would race the one ECR is about to start; give it this long.
 ON_PUSH_GRACE_SECONDS = 20.0
 FINDINGS_PAGE_SIZE = 1000  # ECR's maximum: fewer calls for large images
-INDEX_MEDIA_TYPES = frozenset(
-    {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
-)
-MANIFEST_MEDIA_TYPES = [
-    *sorted(INDEX_MEDIA_TYPES),
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-]
+
+
+class NoScan(enum.Enum):
+    """What the wait sees before ECR has a scan of the digest: not one of ECR's statuses."""
+
+    NOT_STARTED = enum.auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +149,13 @@ def wait_for_scan(
 
 def tagged_digest(ecr: Any, repository: str, registry_id: str | None, tag: str) -> str | None:
     """The digest `tag` names now; None when no image has that tag."""
-    detail = _image_detail(ecr, repository, registry_id, {"imageTag": tag}, none_on="ImageNotFoundException")
+    detail = _image_detail(ecr, repository, registry_id, {"imageTag": tag}, none_on={"ImageNotFoundException"})
     return None if detail is None else str(detail["imageDigest"])
 
 
 def baseline_findings(ecr: Any, repository: str, registry_id: str | None, digest: str) -> tuple[Finding, ...] | None:
     """The findings of the image `digest`; None when there is no such image or no finished scan."""
-    detail = _image_detail(ecr, repository, registry_id, {"imageDigest": digest}, none_on="ImageNotFoundException")
+    detail = _image_detail(ecr, repository, registry_id, {"imageDigest": digest}, none_on={"ImageNotFoundException"})
     if detail is None:
         return None
     if detail.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:
@@ -180,7 +178,7 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
     while True:
         page = _first_findings_page(ecr, request.repository, request.registry_id, digest)
         if page is None:
-            status = "not started"
+            status: str | NoScan = NoScan.NOT_STARTED
             may_start = request.mode == ScanMode.MANUAL or deadline.waited() >= ON_PUSH_GRACE_SECONDS
             if may_start and not start_tried:
                 started_by_action = _start_scan(ecr, request.repository, request.registry_id, digest)
@@ -212,8 +210,8 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
         interval = min(interval * POLL_GROWTH, MAX_POLL_INTERVAL_SECONDS)
 
 
-def _timeout_message(request: ScanRequest, digest: str, status: str, waited: float) -> str:
-    if status == "not started":
+def _timeout_message(request: ScanRequest, digest: str, status: str | NoScan, waited: float) -> str:
+    if status is NoScan.NOT_STARTED:
         state = "ECR had not started a scan of it (is scan on push on for the repository?)"
     else:
         state = f"the scan was still {status}"
@@ -226,12 +224,13 @@ def _timeout_message(request: ScanRequest, digest: str, status: str, waited: flo
 
 def _start_scan(ecr: Any, repository: str, registry_id: str | None, digest: str) -> bool:
     """Whether this call started the scan; False when ECR already has one for this digest."""
-    started = _ecr_call(
+    started = aws.ecr_call(
         ecr.start_image_scan,
-        f"{repository}@{digest}",
+        repository,
+        registry_id,
+        resource=f"{repository}@{digest}",
         # ECR allows one scan per image a day: the scan that used it up is the one to read.
-        none_on="LimitExceededException",
-        **_repository_args(repository, registry_id),
+        none_on={"LimitExceededException"},
         imageId={"imageDigest": digest},
     )
     return started is not None
@@ -239,11 +238,12 @@ def _start_scan(ecr: Any, repository: str, registry_id: str | None, digest: str)
 
 def _first_findings_page(ecr: Any, repository: str, registry_id: str | None, digest: str) -> dict | None:
     """The first page of the scan's findings; None when ECR has no scan of this digest."""
-    return _ecr_call(
+    return aws.ecr_call(
         ecr.describe_image_scan_findings,
-        f"{repository}@{digest}",
-        none_on="ScanNotFoundException",
-        **_repository_args(repository, registry_id),
+        repository,
+        registry_id,
+        resource=f"{repository}@{digest}",
+        none_on={"ScanNotFoundException"},
         imageId={"imageDigest": digest},
         maxResults=FINDINGS_PAGE_SIZE,
     )
@@ -259,10 +259,11 @@ def _findings_pages(
         if token in seen_tokens:
             raise AwsCallError(f"DescribeImageScanFindings on {repository}@{digest} repeated a page token.")
         seen_tokens.add(token)
-        page = _ecr_call(
+        page = aws.ecr_call(
             ecr.describe_image_scan_findings,
-            f"{repository}@{digest}",
-            **_repository_args(repository, registry_id),
+            repository,
+            registry_id,
+            resource=f"{repository}@{digest}",
             imageId={"imageDigest": digest},
             maxResults=FINDINGS_PAGE_SIZE,
             nextToken=token,
@@ -285,15 +286,16 @@ def _scan_kind(status: str, pages: list[dict]) -> ScanKind:
 
 
 def _image_detail(
-    ecr: Any, repository: str, registry_id: str | None, image_id: dict[str, str], *, none_on: str = ""
+    ecr: Any, repository: str, registry_id: str | None, image_id: dict[str, str], *, none_on: Collection[str] = ()
 ) -> Any:
     """The image's `imageDetails` entry; None only when AWS answers with the code `none_on`."""
     reference = f":{image_id['imageTag']}" if "imageTag" in image_id else f"@{image_id['imageDigest']}"
-    reply = _ecr_call(
+    reply = aws.ecr_call(
         ecr.describe_images,
-        repository + reference,
+        repository,
+        registry_id,
+        resource=repository + reference,
         none_on=none_on,
-        **_repository_args(repository, registry_id),
         imageIds=[image_id],
     )
     return reply["imageDetails"][0] if reply else None
@@ -301,10 +303,11 @@ def _image_detail(
 
 def _platform_digests(ecr: Any, repository: str, registry_id: str | None, digest: str) -> list[str]:
     """The digests of the index's platform images, which ECR can scan one by one."""
-    reply = _ecr_call(
+    reply = aws.ecr_call(
         ecr.batch_get_image,
-        f"{repository}@{digest}",
-        **_repository_args(repository, registry_id),
+        repository,
+        registry_id,
+        resource=f"{repository}@{digest}",
         imageIds=[{"imageDigest": digest}],
         acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
     )
@@ -325,18 +328,3 @@ def _platform_digests(ecr: Any, repository: str, registry_id: str | None, digest
 def _distinct(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """Each finding once: a package shared by several platform images is one vulnerability to fix."""
     return tuple(dict.fromkeys(findings))
-
-
-def _repository_args(repository: str, registry_id: str | None) -> dict[str, str]:
-    return {"repositoryName": repository, **({"registryId": registry_id} if registry_id else {})}
-
-
-def _ecr_call(operation: Callable[..., dict], resource: str, *, none_on: str = "", **kwargs: Any) -> Any:
-    """`operation(**kwargs)` with AWS errors translated; None when AWS answers with the code `none_on`."""
-    with translated("ecr", resource):
-        try:
-            return operation(**kwargs)
-        except ClientError as error:
-            if none_on and error_code(error) == none_on:
-                return None
-            raise

@@ -1,4 +1,7 @@
-"""Shared fixtures. The local stack starts once per test session (and only if it is not already up)."""
+"""Shared fixtures. The local stack starts once per test session (and only if it is not already up).
+
+Tests that use it are marked `stack` automatically; `pytest -m "not stack"` runs the pure tier.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +17,32 @@ from stack.client import StackClient
 from stack.config import StackConfig
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the stack, directly or through another fixture, carries the `stack` marker,
+    so `pytest -m "not stack"` runs the pure tests alone (no stack, no root)."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
+def _any_part_running(config: StackConfig) -> bool:
+    """Whether any process of the stack runs, ready or not: then the stack belongs to someone else."""
+    return any(control._running_pid(config, part) for part in control.parts(config)) or bool(
+        control.stray_pids(config)
+    )
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackClient]:
     config = StackConfig.load()
-    already_up = all(control.status(config).values())
-    if not already_up:
+    # Only a stack this session starts from nothing is stopped at the end. A stack that is partly up
+    # (one part briefly not ready while another session restarts it) is shared: `up` starts the
+    # missing parts and waits, and nothing here takes it down under the other session.
+    started_here = not _any_part_running(config)
+    if not all(control.status(config).values()):
         control.up(config)
     yield StackClient(config)
-    if not already_up:
+    if started_here:
         control.down(config)
 
 

@@ -1,4 +1,5 @@
-"""What tests do with the local stack as a user's Docker client would: log in, build and push."""
+"""What several test modules share: the local stack used as a user's Docker client would (log in, build,
+push), scan findings queued for a run, and the inputs most runs give."""
 
 from __future__ import annotations
 
@@ -53,3 +54,24 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# A finding as ECR's basic scanning reports it.
+HIGH_FINDING = {
+    "name": "CVE-2024-1111",
+    "severity": "HIGH",
+    "uri": "https://nvd.example/CVE-2024-1111",
+    "attributes": [{"key": "package_name", "value": "busybox"}, {"key": "package_version", "value": "1.35.0"}],
+}
+
+
+def queue_findings(stack: StackClient, repository: str, *findings: dict, account_id: str | None = None) -> None:
+    stack.scan_results(
+        {
+            "repositoryName": repository,
+            "imageId": {},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"findings": list(findings)},
+        },
+        account_id=account_id,
+    )

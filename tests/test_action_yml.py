@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from ecr_action.inputs import INPUT_SPECS
+from ecr_action.outputs import Output
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION_YML = ROOT / "action.yml"
@@ -38,6 +39,10 @@ def test_each_input_matches_its_table_entry(action: dict[str, Any], spec: Any) -
 def test_tags_default_is_computed_and_documented(action: dict[str, Any]) -> None:
     assert "default" not in action["inputs"]["tags"]
     assert "short commit SHA" in action["inputs"]["tags"]["description"]
+
+
+def test_outputs_are_the_table_outputs_in_the_same_order(action: dict[str, Any]) -> None:
+    assert list(action["outputs"]) == list(Output)
 
 
 def test_outputs_have_descriptions(action: dict[str, Any]) -> None:

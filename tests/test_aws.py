@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from ecr_action import aws
 from ecr_action.errors import AccessDeniedError, AwsCallError, CredentialsError
+from ecr_action.retries import RetryPolicy
 
 
 class ThrottlingEcr(http.server.ThreadingHTTPServer):
@@ -53,7 +54,7 @@ def throttling(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) 
 
 def ecr_client(attempts: int, log: list[str]) -> object:
     session = aws.session(aws.AwsCredentials("AKIATEST", "secret"), "us-east-1")
-    return aws.client(session, "ecr", attempts=attempts, log=log.append)
+    return aws.client(session, "ecr", retry=RetryPolicy(attempts), log=log.append)
 
 
 @pytest.mark.parametrize("throttling", [2], indirect=True)

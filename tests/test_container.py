@@ -18,8 +18,7 @@ from stack.base_image import ensure_base_image
 from stack.client import StackClient
 from stack.config import REPO_ROOT
 from stack.runner import RunnerStep
-from tests.helpers import action_code_files
-from tests.test_main import HIGH_FINDING, queue_findings
+from tests.helpers import HIGH_FINDING, action_code_files, queue_findings
 
 pytestmark = pytest.mark.stack
 

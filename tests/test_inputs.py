@@ -12,6 +12,7 @@ import pytest
 
 from ecr_action.errors import InputError
 from ecr_action.findings import Severity
+from ecr_action.ignores import IgnoreEntry
 from ecr_action.inputs import (
     INPUT_SPECS,
     INPUTS,
@@ -86,7 +87,7 @@ def runner_environment(workspace: Path, inputs: Mapping[str, str] | None = None)
 
 
 def read(environment: Mapping[str, str]) -> Inputs:
-    return read_inputs(environment, now=lambda: NOW)
+    return read_inputs(environment, read_github_context(environment), now=lambda: NOW)
 
 
 def problems_of(environment: Mapping[str, str]) -> list[str]:
@@ -196,6 +197,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         fail_on_fixable_only=True,
         ignore=("CVE-2024-1234", "GHSA-abcd-efgh-2345", "ALAS2-2024-2500"),
         ignore_file=workspace / "ignore.yml",
+        ignore_entries=(IgnoreEntry("CVE-2024-1234", "not reachable"),),
         baseline_tag="stable",
         sarif_file=workspace / "reports" / "ecr.sarif",
         annotations=0,
@@ -270,6 +272,7 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
         fail_on_fixable_only=False,
         ignore=(),
         ignore_file=None,
+        ignore_entries=(),
         baseline_tag=None,
         sarif_file=None,
         annotations=10,
@@ -279,7 +282,7 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
 
 def test_inputs_fields_are_the_table_inputs_spelt_with_underscores() -> None:
     fields = [field.name for field in dataclasses.fields(Inputs)]
-    assert fields == [spec.name.replace("-", "_") for spec in INPUT_SPECS] + ["github"]
+    assert fields == [spec.name.replace("-", "_") for spec in INPUT_SPECS] + ["ignore_entries", "github"]
 
 
 # Cases are (inputs given, the named input first; the one problem line expected), {workspace} standing for
@@ -567,7 +570,8 @@ def test_oci_labels_come_from_the_run(
 
 def test_created_label_is_utc_whatever_the_clock_zone(workspace: Path) -> None:
     local = NOW.astimezone(timezone(timedelta(hours=-5)))
-    labels = dict(read_inputs(runner_environment(workspace), now=lambda: local).labels)
+    environment = runner_environment(workspace)
+    labels = dict(read_inputs(environment, read_github_context(environment), now=lambda: local).labels)
     assert labels["org.opencontainers.image.created"] == "2025-01-02T03:04:05Z"
 
 

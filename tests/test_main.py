@@ -15,7 +15,7 @@ from stack.apps import write_app
 from stack.client import StackClient
 from stack.config import REPO_ROOT
 from stack.runner import RunnerStep, declared_outputs, run_action
-from tests.helpers import app_inputs
+from tests.helpers import HIGH_FINDING, app_inputs, queue_findings
 
 pytestmark = pytest.mark.stack
 
@@ -34,25 +34,7 @@ LIFECYCLE = {
         }
     ]
 }
-HIGH_FINDING = {
-    "name": "CVE-2024-1111",
-    "severity": "HIGH",
-    "uri": "https://nvd.example/CVE-2024-1111",
-    "attributes": [{"key": "package_name", "value": "busybox"}, {"key": "package_version", "value": "1.35.0"}],
-}
 CRITICAL_FINDING = {**HIGH_FINDING, "name": "CVE-2024-9999", "severity": "CRITICAL"}
-
-
-def queue_findings(stack: StackClient, repository: str, *findings: dict, account_id: str | None = None) -> None:
-    stack.scan_results(
-        {
-            "repositoryName": repository,
-            "imageId": {},
-            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
-            "imageScanFindings": {"findings": list(findings)},
-        },
-        account_id=account_id,
-    )
 
 
 @pytest.fixture

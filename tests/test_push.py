@@ -13,7 +13,7 @@ import pytest
 
 from ecr_action.build import BuildSpec, build_image, engine
 from ecr_action.errors import ImmutableTagError, PushError, RegistryLoginError
-from ecr_action.inputs import IfTagExists
+from ecr_action.inputs.choices import IfTagExists
 from ecr_action.push import (
     ExistingTag,
     PushSpec,
@@ -23,6 +23,7 @@ from ecr_action.push import (
     push_image,
     registry_login,
 )
+from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
 from stack.apps import write_app
 from stack.client import StackClient
@@ -40,7 +41,7 @@ def built(stack: StackClient, app_dir: Path) -> str:
 
 def push_spec(stack: StackClient, repository: str, *tags: str, **changes: object) -> PushSpec:
     uri = f"{stack.default_account}.dkr.ecr.{stack.region}.amazonaws.com/{repository}"
-    spec = PushSpec(repository, uri, None, tags, IfTagExists.SKIP_SAME_DIGEST, False, 3, 60)
+    spec = PushSpec(repository, uri, None, tags, IfTagExists.SKIP_SAME_DIGEST, False, RetryPolicy(3, 60))
     return dataclasses.replace(spec, **changes)
 
 
@@ -179,7 +180,9 @@ def test_transient_registry_faults_are_retried_with_a_log_line_each() -> None:
 
     engine_ = FlakyEngine(["received unexpected HTTP status: 503 Service Unavailable", "connection reset by peer"])
     log: list[str] = []
-    spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 5, 60)
+    spec = PushSpec(
+        "app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, RetryPolicy(5, 60)
+    )
     digest, _, _ = upload(
         engine_,
         ManifestsByDigest(),
@@ -201,7 +204,9 @@ def test_past_the_retry_budget_the_push_fails_once() -> None:
     from ecr_action.push import upload
 
     engine_ = FlakyEngine(["unexpected status: 500 Internal Server Error"] * 10)
-    spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 3, 60)
+    spec = PushSpec(
+        "app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, RetryPolicy(3, 60)
+    )
     with pytest.raises(PushError, match="failed after 3 attempts"):
         upload(
             engine_,
@@ -242,14 +247,16 @@ def test_past_the_retry_budget_the_push_fails_once() -> None:
     ],
 )
 def test_push_errors_are_classified(message: str, kind: str) -> None:
-    spec = PushSpec("app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, 3, 60)
+    spec = PushSpec(
+        "app", "1.dkr.ecr.us-east-1.amazonaws.com/app", None, ("v1",), IfTagExists.FAIL, False, RetryPolicy(3, 60)
+    )
     assert type(push_failure(message, spec, "v1")).__name__ == kind
 
 
 def test_a_push_log_without_a_digest_counts_as_transient() -> None:
     from ecr_action.push import _TransientPushError
 
-    spec = PushSpec("app", "u", None, ("v1",), IfTagExists.FAIL, False, 3, 60)
+    spec = PushSpec("app", "u", None, ("v1",), IfTagExists.FAIL, False, RetryPolicy(3, 60))
     with pytest.raises(_TransientPushError):
         follow_push_log([{"status": "Pushed"}], spec, "v1")
 
@@ -275,7 +282,7 @@ EXISTING = {
     ids=["new", "same-and-new", "same-immutable", "overwrite", "skip-other", "immutable-other", "fail-same", "fail"],
 )
 def test_plan_tags(tags: tuple[str, ...], if_tag_exists: IfTagExists, immutable: bool, expected: object) -> None:
-    spec = PushSpec("app", "u", None, tags, if_tag_exists, immutable, 3, 60)
+    spec = PushSpec("app", "u", None, tags, if_tag_exists, immutable, RetryPolicy(3, 60))
     if isinstance(expected, str):
         with pytest.raises(ImmutableTagError, match=re.escape(expected)):
             plan_tags(spec, "sha256:image", EXISTING)

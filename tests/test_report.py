@@ -23,9 +23,9 @@ from ecr_action.report import (
     annotations,
     final_stage_line,
     output_values,
-    sarif,
     summary_markdown,
 )
+from ecr_action.sarif import sarif
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SARIF_SCHEMA = json.loads((Path("/work/shared/schemas/sarif-schema-2.1.0.json")).read_text(encoding="utf-8"))

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from ecr_action.errors import AccessDeniedError, AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import ScanKind, Severity, findings_from_page
-from ecr_action.inputs import ScanMode
+from ecr_action.inputs.choices import ScanMode
 from ecr_action.scan import (
     FINDINGS_PAGE_SIZE,
     ON_PUSH_GRACE_SECONDS,
@@ -593,9 +593,11 @@ def test_stack_baseline_by_tag(stack: StackClient, ecr: Any, app_dir: Path, uniq
     result = fixture_result("ecr_enhanced_findings.json", unique_name, digest)
     stack.scan_results(result)
 
+    # The baseline is looked up by digest: main resolves the tag first (`tagged_digest`).
     assert tagged_digest(ecr, unique_name, None, "v1") == digest
     assert baseline_findings(ecr, unique_name, None, digest) == tuple(findings_from_page(result))
     assert tagged_digest(ecr, unique_name, None, "no-such-tag") is None
+    assert baseline_findings(ecr, unique_name, None, "sha256:" + "0" * 64) is None
 
 
 @pytest.mark.stack

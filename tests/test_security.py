@@ -22,10 +22,8 @@ import pytest
 from ecr_action.main import main
 from stack.apps import write_app
 from stack.client import StackClient
-from stack.runner import RunnerStep, run_action
+from stack.runner import SHA, RunnerStep, declared_inputs, run_action
 from tests.helpers import app_inputs
-
-pytestmark = pytest.mark.stack
 
 ROLE = "arn:aws:iam::123456789012:role/ecr-push"
 LIFECYCLE = '{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan",' \
@@ -176,7 +174,10 @@ BAD_INPUTS = [
 
 
 def write_hostile_workspace(workspace: Path) -> None:
-    write_app(workspace / "app", marker="security")
+    # Nothing here is built: the app only has to be a context with a Dockerfile.
+    (workspace / "app").mkdir()
+    (workspace / "app" / "Dockerfile").write_text("FROM scratch\nCOPY index.html /www/index.html\n")
+    (workspace / "app" / "index.html").write_text("<h1>security</h1>\n")
     (workspace / "empty").mkdir()
     (workspace / "no-dockerfile").mkdir()
     (workspace / "no-dockerfile" / "README").write_text("no Dockerfile here\n")
@@ -231,13 +232,46 @@ def problem_names(stdout: str) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("case", BAD_INPUTS, ids=[case.id for case in BAD_INPUTS])
+# In process, without the stack: the rows that only check the problem lines (and that nothing runs after).
+IN_PROCESS = [case for case in BAD_INPUTS if not case.in_subprocess]
+# As the runner starts the action, against the stack: nothing in AWS may be touched.
+WHOLE_PROCESS = [case for case in BAD_INPUTS if case.in_subprocess]
+CLOSED_PORT = "http://127.0.0.1:9"  # discard: anything sent there fails
+
+
+@pytest.mark.parametrize("case", IN_PROCESS, ids=[case.id for case in IN_PROCESS])
+def test_a_bad_input_is_named_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: BadInput
+) -> None:
+    step = RunnerStep.in_directory(tmp_path / "runner")
+    write_hostile_workspace(step.workspace)
+    inputs = {"aws-region": "us-east-1", "role-to-assume": ROLE, "repository": "security/existing",
+              "context": "app", "tags": "v1", **case.inputs}
+    environment = {f"INPUT_{name.upper()}": value for name, value in {**declared_inputs(), **inputs}.items()} | {
+        "GITHUB_SHA": SHA,
+        "GITHUB_WORKSPACE": str(step.workspace),
+        "GITHUB_EVENT_PATH": str(step.event_file),
+        "GITHUB_OUTPUT": str(step.output_file),
+        "GITHUB_STEP_SUMMARY": str(step.summary_file),
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{CLOSED_PORT}/idtoken",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "token",
+    }
+    monkeypatch.setenv("AWS_ENDPOINT_URL", CLOSED_PORT)
+    captured = io.StringIO()
+
+    returncode, stdout = main([], environment, captured), captured.getvalue()
+
+    assert returncode == 1
+    assert sorted(problem_names(stdout)) == sorted(case.problems), stdout
+    assert len(stdout.splitlines()) == len(case.problems), "something ran after the inputs were refused"
+    assert step.outputs() == {}
+    assert not (step.workspace.parent / "escape.sarif").exists()
+
+
+@pytest.mark.parametrize("case", WHOLE_PROCESS, ids=[case.id for case in WHOLE_PROCESS])
 def test_a_bad_input_is_named_and_nothing_in_aws_is_touched(
-    faults: StackClient,
-    existing_repository: ExistingRepository,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    case: BadInput,
+    faults: StackClient, existing_repository: ExistingRepository, tmp_path: Path, case: BadInput
 ) -> None:
     stack = faults
     step = RunnerStep.in_directory(tmp_path / "runner")
@@ -250,14 +284,9 @@ def test_a_bad_input_is_named_and_nothing_in_aws_is_touched(
     environment["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"{stack.config.fault_proxy_url}/idtoken"
     before = existing_repository.snapshot()
 
-    if case.in_subprocess:
-        result = run_action(environment)
-        returncode, stdout = result.returncode, result.stdout
-        assert "Traceback" not in result.stderr
-    else:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", stack.config.fault_proxy_url)
-        captured = io.StringIO()
-        returncode, stdout = main([], environment, captured), captured.getvalue()
+    result = run_action(environment)
+    returncode, stdout = result.returncode, result.stdout
+    assert "Traceback" not in result.stderr
 
     assert returncode == 1
     assert sorted(problem_names(stdout)) == sorted(case.problems), stdout
