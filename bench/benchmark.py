@@ -203,6 +203,9 @@ class Bench:
             "role-to-assume": self.role,
             "repository": repository,
             "context": "app",
+            "network": "none",
+            # The CLI side builds with the classic builder (DOCKER_BUILDKIT=0): the same builder on both sides.
+            "builder": "classic",
             "tags": ",".join(case.tags),
             "scan": "on-push",
         }

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,12 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ecr_action import buildkit
+from ecr_action import buildkit, buildplan
+from ecr_action.buildlog import BuildWarning
 from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
+from ecr_action.inputs.choices import Builder, BuildNetwork
 from ecr_action.secrets import RegistryCredentials, scrub
+from ecr_action.session import BuildSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +38,46 @@ class BuildSpec:
     labels: tuple[tuple[str, str], ...]
     pull: bool
     no_cache: bool
-    registries: tuple[RegistryCredentials, ...] = ()  # logins for the base images' registries
+    registries: tuple[RegistryCredentials, ...] = ()  # logins for the base images' (and cache's) registries
     timeout_seconds: float | None = None  # the whole build; None: no limit
     # A name for the image on the engine, for a job that uses it after the step (push: false). A pushed
     # image is named by the push, which checks that ECR received this very image.
     local_name: str | None = None
+    builder: Builder = Builder.AUTO
+    platforms: tuple[str, ...] = ()  # empty: the engine's own
+    network: BuildNetwork | None = None
+    secrets: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # build secrets by id
+    cache_from: tuple[str, ...] = ()
+    inline_cache: bool = False  # write the cache into the image (BuildKit's BUILDKIT_INLINE_CACHE)
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Texts that must never be printed: build-arg values and registry passwords."""
-        return tuple(value for _, value in self.build_args) + tuple(login.password for login in self.registries)
+        """Texts that must never be printed: build-arg values, registry passwords, build secrets."""
+        return (
+            *(value for _, value in self.build_args),
+            *(login.password for login in self.registries),
+            *(value.decode("utf-8", "replace") for _, value in self.secrets),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class BuiltImage:
     image_id: str  # sha256 of the image config: equal to the config digest in the pushed manifest
+    platform: str = ""  # "" when built for the engine's own platform
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    images: tuple[BuiltImage, ...]  # one per platform, in the order asked
+    builder: str  # buildkit.BUILDKIT or buildkit.CLASSIC
+    warnings: tuple[BuildWarning, ...] = ()  # BuildKit's, for annotations once the log is done
+    notes: tuple[str, ...] = ()  # what the build's session was asked for (ids and hosts, never values)
+
+    @property
+    def image_id(self) -> str:
+        """The image of a single-platform build."""
+        (image,) = self.images
+        return image.image_id
 
 
 # `FROM [--platform=…] <account>.dkr.ecr.<region>.amazonaws.com/<repository>…`, any case for the keyword.
@@ -92,20 +122,98 @@ def engine_error_text(error: BaseException) -> str:
     return type(error).__name__
 
 
-def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[str], None]) -> BuiltImage:
-    """The image id of a classic-builder build of `spec`."""
+def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[str], None]) -> BuildResult:
+    """Build `spec` with the builder it asks for (BuildKit where `auto` finds it), each platform's image
+    at the same time."""
+    builder = buildkit.choose_builder(spec.builder, buildkit.probe_engine(client))
+    if builder == buildkit.BUILDKIT:
+        return _buildkit_build(client, spec, log)
+    if len(spec.platforms) > 1 or spec.secrets:
+        raise BuildError(
+            "Build secrets and multi-platform images need BuildKit, which this Docker Engine does not offer: "
+            "upgrade the engine, or build on a GitHub-hosted runner."
+        )
     secrets = list(spec.secret_values)
     with buildkit.packed_context(spec.context, spec.dockerfile) as context:
         image_id, _ = buildkit.stream_build(
             client,
-            _build_params(spec, context.dockerfile),
-            _build_headers(spec),
+            _classic_params(spec, context.dockerfile),
+            _classic_headers(spec),
             context,
             lambda chunks: follow_build_log(chunks, log, secrets),
             secrets,
             spec.timeout_seconds,
         )
-    return BuiltImage(image_id=image_id)
+    return BuildResult((BuiltImage(image_id, spec.platforms[0] if spec.platforms else ""),), buildkit.CLASSIC)
+
+
+def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[[str], None]) -> BuildResult:
+    secrets = list(spec.secret_values)
+    logins = {login.registry: login for login in spec.registries}
+    build_args = spec.build_args + ((("BUILDKIT_INLINE_CACHE", "1"),) if spec.inline_cache else ())
+    warnings: list[BuildWarning] = []
+    lock = threading.Lock()
+
+    def build_one(request: buildplan.PlatformBuild) -> buildkit.BuiltPlatform:
+        # With several platforms at once, each line says whose it is.
+        prefix = f"[{request.platform}] " if len(spec.platforms) > 1 else ""
+
+        def log_line(line: str) -> None:
+            with lock:
+                log(prefix + line)
+
+        try:
+            return buildkit.build(
+                client, request, packed, log=log_line, warn=warnings.append, secrets=secrets,
+                timeout=spec.timeout_seconds,
+            )  # fmt: skip
+        except BuildError as error:
+            raise platform_failure(error, request.platform, len(spec.platforms) > 1) from None
+
+    with (
+        buildkit.packed_context(spec.context, spec.dockerfile) as packed,
+        BuildSession.open(client.api, secrets=dict(spec.secrets), registry_auth=logins.get) as session,
+    ):
+        requests = buildplan.plan(
+            buildplan.BuildKitSpec(
+                context=spec.context,
+                dockerfile=spec.dockerfile,
+                build_args=build_args,
+                labels=spec.labels,
+                target=spec.target,
+                no_cache=spec.no_cache,
+                pull=spec.pull,
+                platforms=spec.platforms,
+                reference=spec.local_name,
+                network=spec.network,
+                session=session.id,
+                cache_from=spec.cache_from,
+            )
+        )
+        if len(requests) == 1:
+            built = [build_one(requests[0])]
+        else:
+            pool = ThreadPoolExecutor(max_workers=len(requests))
+            try:
+                built = list(pool.map(build_one, requests))
+            finally:
+                # Not waiting: after a failure or a cancellation the other builds end with the process.
+                pool.shutdown(wait=False, cancel_futures=True)
+    images = tuple(BuiltImage(image.image_id, image.platform or "") for image in built)
+    return BuildResult(images, buildkit.BUILDKIT, tuple(warnings), tuple(session.notes))
+
+
+def platform_failure(error: BuildError, platform: str | None, several: bool) -> BuildError:
+    """The error of one platform's build: one the engine cannot run says so, with the fix."""
+    if platform and "exec format error" in error.message:
+        return BuildError(
+            f"The build for {platform} could not run its steps: this machine cannot run {platform} programs "
+            f"({error.message.splitlines()[0]}). Add QEMU before this step (docker/setup-qemu-action), or build "
+            f"{platform} on a native runner and join the images with `merge-digests`."
+        )
+    if several:
+        return BuildError(f"The build for {platform} failed. {error.message}")
+    return error
 
 
 def follow_build_log(
@@ -142,7 +250,7 @@ def build_failure(detail: str) -> Exception:
     return BuildError(f"The image build failed: {detail} (the build log above has the step).")
 
 
-def _build_params(spec: BuildSpec, dockerfile: str) -> dict[str, Any]:
+def _classic_params(spec: BuildSpec, dockerfile: str) -> dict[str, Any]:
     params: dict[str, Any] = {
         "dockerfile": dockerfile,
         "rm": True,
@@ -156,10 +264,14 @@ def _build_params(spec: BuildSpec, dockerfile: str) -> dict[str, Any]:
         params["target"] = spec.target
     if spec.local_name:
         params["t"] = spec.local_name
+    if spec.platforms:
+        params["platform"] = spec.platforms[0]
+    if spec.network:
+        params["networkmode"] = spec.network
     return params
 
 
-def _build_headers(spec: BuildSpec) -> dict[str, str]:
+def _classic_headers(spec: BuildSpec) -> dict[str, str]:
     if not spec.registries:
         return {}
     # The engine's X-Registry-Config: every registry the build may pull from, by host.

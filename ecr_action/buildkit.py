@@ -138,7 +138,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 class BuildContext:
     """The context as uploaded: a tar in a temporary file, reused by each platform's build."""
 
-    archive: IO[bytes]
+    archive: Path  # each build opens it anew: platforms are built at the same time
     dockerfile: str  # the Dockerfile's name in the archive
     dockerfile_text: str  # read for the error messages (heredocs, syntax line)
 
@@ -148,9 +148,10 @@ def packed_context(context: Path, dockerfile: Path) -> Iterator[BuildContext]:
     """The context directory as a tar, without what `.dockerignore` excludes; deleted on exit."""
     name = dockerfile_name(context, dockerfile)
     text = dockerfile.read_text(encoding="utf-8", errors="replace")
-    with tempfile.TemporaryFile() as archive:
-        _write_archive(archive, context, dockerfile, name, _ignore_patterns(context, dockerfile))
-        archive.seek(0)
+    with tempfile.TemporaryDirectory(prefix="ecr-action-context-") as directory:
+        archive = Path(directory) / "context.tar"
+        with archive.open("wb") as file:
+            _write_archive(file, context, dockerfile, name, _ignore_patterns(context, dockerfile))
         yield BuildContext(archive=archive, dockerfile=name, dockerfile_text=text)
 
 
@@ -339,20 +340,20 @@ def stream_build(
     engine's Server header). Either builder: the parameters say which. The transport's own errors are
     never shown (their text holds the request URL, and with it every build-arg value)."""
     api = client.api
-    context.archive.seek(0)
     started = time.monotonic()
     expired = threading.Event()
     try:
         # The read timeout is the whole build's: a step may print nothing for a long time, and no single
         # wait can be longer than the build may take. The timer below bounds the total.
-        response = api._post(
-            api._url("/build"),
-            params=dict(params),
-            data=context.archive,
-            headers={"Content-Type": "application/x-tar", **headers},
-            stream=True,
-            timeout=timeout,
-        )
+        with context.archive.open("rb") as archive:
+            response = api._post(
+                api._url("/build"),
+                params=dict(params),
+                data=archive,
+                headers={"Content-Type": "application/x-tar", **headers},
+                stream=True,
+                timeout=timeout,
+            )
     except requests.exceptions.Timeout:
         raise BuildError(_timeout_message(timeout)) from None
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:

@@ -27,9 +27,12 @@ class BuildKitSpec:
     no_cache: bool
     pull: bool
     platforms: tuple[str, ...]  # empty: the engine's own platform
-    reference: str  # the local name:tag of the image; with several platforms, each gets its own tag from it
+    # The local name:tag of the image; with several platforms, each gets its own tag from it. None: the
+    # image is known by its id only (a pushed image is named by the push).
+    reference: str | None
     network: str | None = None  # RUN's network: "default", "host" or "none"; None leaves it to the engine
     session: str | None = None  # a BuildKit session the client keeps open (registry credentials, secrets)
+    cache_from: tuple[str, ...] = ()  # images whose inline cache the build may use
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,7 @@ class PlatformBuild:
     """One build request: the query parameters of `POST /build`, and the local reference it tags."""
 
     platform: str | None
-    reference: str
+    reference: str | None
     params: tuple[tuple[str, str], ...]
 
 
@@ -59,9 +62,9 @@ def dockerfile_name(context: PurePath, dockerfile: PurePath) -> str:
     return PurePath(relative).as_posix()
 
 
-def platform_reference(reference: str, platform: str | None) -> str:
+def platform_reference(reference: str | None, platform: str | None) -> str | None:
     """`name:tag` → `name:tag-linux-arm64`: the local tag of one platform's image (shortened to fit)."""
-    if platform is None:
+    if platform is None or reference is None:
         return reference
     name, _, tag = reference.rpartition(":")
     if not name or "/" in tag:  # no tag: `registry:5000/name` has a ':' but no tag after it
@@ -70,12 +73,11 @@ def platform_reference(reference: str, platform: str | None) -> str:
     return f"{name}:{tag[: _TAG_MAX - len(suffix)]}{suffix}"
 
 
-def _platform_build(spec: BuildKitSpec, platform: str | None, reference: str) -> PlatformBuild:
-    params: list[tuple[str, str]] = [
-        ("version", "2"),  # BuildKit
-        ("t", reference),
-        ("dockerfile", dockerfile_name(spec.context, spec.dockerfile)),
-    ]
+def _platform_build(spec: BuildKitSpec, platform: str | None, reference: str | None) -> PlatformBuild:
+    params: list[tuple[str, str]] = [("version", "2")]  # BuildKit
+    if reference:
+        params.append(("t", reference))
+    params.append(("dockerfile", dockerfile_name(spec.context, spec.dockerfile)))
     if platform:
         params.append(("platform", platform))
     if spec.target:
@@ -93,4 +95,6 @@ def _platform_build(spec: BuildKitSpec, platform: str | None, reference: str) ->
         params.append(("networkmode", spec.network))
     if spec.session:
         params.append(("session", spec.session))
+    if spec.cache_from:
+        params.append(("cachefrom", json.dumps(list(spec.cache_from))))
     return PlatformBuild(platform=platform, reference=reference, params=tuple(params))

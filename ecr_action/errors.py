@@ -125,6 +125,12 @@ class PushError(ActionError):
     title = "Push failed"
 
 
+class MergeError(ActionError):
+    """`merge-digests` names images that cannot make one index."""
+
+    title = "Merge failed"
+
+
 class ScanTimeoutError(ActionError):
     """The scan result did not arrive before `scan-timeout`."""
 

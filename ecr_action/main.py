@@ -27,7 +27,7 @@ from ecr_action.findings import Finding
 from ecr_action.github import Workflow
 from ecr_action.ignores import resolve_ignores
 from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
-from ecr_action.inputs.choices import ImageTagMutability, ScanMode
+from ecr_action.inputs.choices import CacheTo, ImageTagMutability, ScanMode
 from ecr_action.outputs import Output
 from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
@@ -120,10 +120,13 @@ def exit_now(code: int) -> NoReturn:
 
 
 def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
+    # Masked before anything runs: from here on no log line, error or output can show a build secret.
+    for _, value in inputs.secrets:
+        mask_secret(workflow, value.decode("utf-8", "replace"))
     # Everything that can be found wrong without AWS is checked before the first call to it.
     ignores = resolve_ignores(inputs.ignore, inputs.ignore_entries, today=datetime.datetime.now(datetime.UTC).date())
     # The engine is asked first: nothing in AWS changes for a build that cannot run.
-    engine = None if inputs.dry_run else build.engine(inputs.github.docker_host)
+    engine = None if inputs.dry_run or inputs.merge_digests else build.engine(inputs.github.docker_host)
     if not inputs.push:
         assert engine is not None
         with timings.stage(workflow, "Build"):
@@ -154,28 +157,31 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
             f"would build {inputs.file} in {inputs.context} and push {repository_uri} as {', '.join(inputs.tags)}"
         )
         return
-    assert engine is not None
 
     registry_id = inputs.registry_id or ensured.registry_id or resolved.account_id
     # The baseline is the image the tag names before this run: once pushed, it may name our own image.
     baseline_digest = None
     if inputs.baseline_tag and inputs.scan is not ScanMode.SKIP:
         baseline_digest = scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.baseline_tag)
-    with timings.stage(workflow, "Build"):
-        base_registries = build.base_image_registries(build.read_dockerfile(inputs.file), inputs.aws_region)
-        logins = push.registry_logins(ecr, [registry_id, *base_registries], mask=workflow.mask)
-        image_id = build_image(engine, inputs, workflow, registries=logins)
-
-    with timings.stage(workflow, "Push"):
-        pushed = push.push_image(
-            engine,
-            ecr,
-            push_spec(inputs, repository_uri, registry_id, ensured),
-            image_id,
-            logins[0],
-            log=workflow.info,
-        )
-        workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")
+    spec = push_spec(inputs, repository_uri, registry_id, ensured)
+    if inputs.merge_digests:
+        with timings.stage(workflow, "Push"):
+            (login,) = push.registry_logins(ecr, [registry_id], mask=workflow.mask)
+            pushed = push.merge_platforms(ecr, spec, inputs.merge_digests, login, log=workflow.info)
+    else:
+        assert engine is not None
+        with timings.stage(workflow, "Build"):
+            base_registries = build.base_image_registries(build.read_dockerfile(inputs.file), inputs.aws_region)
+            logins = push.registry_logins(ecr, [registry_id, *base_registries, *inputs.registries], mask=workflow.mask)
+            cache_from = default_cache_from(ecr, inputs, registry_id, repository_uri)
+            built = build_image(engine, inputs, workflow, registries=logins, cache_from=cache_from)
+        with timings.stage(workflow, "Push"):
+            if len(built.images) > 1:
+                images = [(image.platform, image.image_id) for image in built.images]
+                pushed = push.push_platforms(engine, ecr, spec, images, logins[0], log=workflow.info)
+            else:
+                pushed = push.push_image(engine, ecr, spec, built.image_id, logins[0], log=workflow.info)
+    workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")
     for name, value in results.push_outputs(repository_uri, pushed, resolved.account_id).items():
         workflow.set_output(name, value)
 
@@ -198,6 +204,22 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         ),
         workflow,
     )
+
+
+def mask_secret(workflow: Workflow, value: str) -> None:
+    """The runner masks line by line: a value of several lines is masked whole and by each line."""
+    for part in {value, *value.splitlines()}:
+        if part.strip():
+            workflow.mask(part)
+
+
+def default_cache_from(ecr: Any, inputs: Inputs, registry_id: str, repository_uri: str) -> tuple[str, ...]:
+    """`cache-from` as given; unset, the repository's image under the first tag, when there is one."""
+    if inputs.cache_from is not None:
+        return inputs.cache_from
+    if inputs.no_cache or scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.tags[0]) is None:
+        return ()
+    return (f"{repository_uri}:{inputs.tags[0]}",)
 
 
 def baseline_findings(
@@ -224,7 +246,8 @@ def build_image(
     *,
     registries: Sequence[RegistryCredentials],
     local_name: str | None = None,
-) -> str:
+    cache_from: tuple[str, ...] = (),
+) -> build.BuildResult:
     spec = build.BuildSpec(
         context=inputs.context,
         dockerfile=inputs.file,
@@ -236,12 +259,33 @@ def build_image(
         registries=tuple(registries),
         timeout_seconds=inputs.build_timeout,
         local_name=local_name,
+        builder=inputs.builder,
+        platforms=inputs.platforms,
+        network=inputs.network,
+        secrets=inputs.secrets,
+        cache_from=cache_from,
+        inline_cache=inputs.cache_to is CacheTo.INLINE,
     )
     # The build log is text from the user's Dockerfile and its tools: never read as workflow commands.
     with workflow.stop_commands():
         built = build.build_image(engine, spec, log=workflow.info)
-    workflow.info(f"built {built.image_id}")
-    return built.image_id
+    for note in built.notes:
+        workflow.info(note)
+    for warning in built.warnings:
+        workflow.warning(warning.message, title="Build", file=workspace_file(inputs, warning.file), line=warning.line)
+    for image in built.images:
+        workflow.info(f"built {image.image_id}" + (f" for {image.platform}" if image.platform else ""))
+    return built
+
+
+def workspace_file(inputs: Inputs, name: str | None) -> str | None:
+    """A file BuildKit names (relative to the context), relative to the workspace, for an annotation."""
+    if not name:
+        return None
+    path = (inputs.context / name).resolve()
+    return (
+        path.relative_to(inputs.github.workspace).as_posix() if path.is_relative_to(inputs.github.workspace) else None
+    )
 
 
 def planned_uri(inputs: Inputs, account_id: str) -> str:

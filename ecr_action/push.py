@@ -8,6 +8,7 @@ header of the push); it is never on a command line and never in a Docker config 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import time
@@ -20,18 +21,20 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ecr_action import aws
+from ecr_action import aws, registry
 from ecr_action.build import engine_error_text
 from ecr_action.errors import (
     AccessDeniedError,
     DockerEngineError,
     ImmutableTagError,
+    MergeError,
     PushError,
     RegistryLoginError,
     RepositoryMissingError,
 )
 from ecr_action.inputs.choices import IfTagExists
 from ecr_action.media_types import MANIFEST_MEDIA_TYPES
+from ecr_action.registry import Manifest
 from ecr_action.retries import RetryPolicy, attempts_made
 from ecr_action.secrets import RegistryCredentials
 
@@ -69,6 +72,7 @@ class PushResult:
     added_tags: tuple[str, ...]  # tags written by this run
     unchanged_tags: tuple[str, ...]  # tags that already named this image
     media_type: str = ""  # the manifest's media type, when this run read it ("" when it did not)
+    platforms: Mapping[str, str] = dataclasses.field(default_factory=dict)  # an index's: platform → digest
 
     def image_uri(self, repository_uri: str) -> str:
         return f"{repository_uri}@{self.digest}"
@@ -134,9 +138,12 @@ def existing_tags(ecr: Any, spec: PushSpec) -> dict[str, ExistingTag]:
 
 
 def plan_tags(
-    spec: PushSpec, image_id: str, existing: Mapping[str, ExistingTag]
+    spec: PushSpec, is_ours: Callable[[ExistingTag], bool], existing: Mapping[str, ExistingTag]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(tags to write, tags that already name this image); raises when a tag is taken and may not move.
+
+    `is_ours` tells whether what a tag names is the image being pushed (an image by its config digest,
+    which is the engine's image id; an index by its own digest).
 
     fail: any existing tag fails. skip-same-digest: a tag naming this image is left as it is, one naming
     another image fails. overwrite: a tag naming another image is moved, unless tags are IMMUTABLE.
@@ -149,7 +156,7 @@ def plan_tags(
             continue
         if spec.if_tag_exists is IfTagExists.FAIL:
             raise ImmutableTagError.exists(tag, spec.repository, current.digest)
-        if current.config_digest == image_id:
+        if is_ours(current):
             unchanged.append(tag)
         elif spec.immutable:
             raise ImmutableTagError.immutable(tag, spec.repository, current.digest)
@@ -171,8 +178,11 @@ def push_image(
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
     existing = existing_tags(ecr, spec)
-    to_write, unchanged = plan_tags(spec, image_id, existing)
-    same = next((e for e in existing.values() if e.config_digest == image_id), None)
+    def is_ours(current: ExistingTag) -> bool:
+        return current.config_digest == image_id
+
+    to_write, unchanged = plan_tags(spec, is_ours, existing)
+    same = next(filter(is_ours, existing.values()), None)
     if not to_write:
         assert same is not None
         log(f"every tag already names this image ({same.digest}): nothing to push")
@@ -186,12 +196,114 @@ def push_image(
     else:
         digest, rest, manifest, media_type = same.digest, list(to_write), same.manifest, same.media_type
         log(f"ECR already has this image ({digest}): adding tags without uploading")
-    if rest:
-        # Each tag is one PutImage of the same manifest: independent calls, so they are made together.
-        with ThreadPoolExecutor(max_workers=min(len(rest), MAX_TAG_WORKERS)) as pool:
-            for tag, _ in zip(rest, pool.map(lambda t: put_tag(ecr, spec, manifest, media_type, t), rest), strict=True):
-                log(f"tagged {digest} as {tag}")
+    put_tags(ecr, spec, digest, manifest, media_type, rest, log=log)
     return PushResult(digest, spec.tags, uploaded, to_write, unchanged, media_type)
+
+
+def push_platforms(
+    client: docker.DockerClient,
+    ecr: Any,
+    spec: PushSpec,
+    images: Sequence[tuple[str, str]],
+    auth: RegistryCredentials,
+    *,
+    log: Callable[[str], None],
+) -> PushResult:
+    """A multi-platform image: each platform's image (platform, image id) pushed untagged, by digest,
+    through the registry API, then one index put under every tag.
+
+    Untagged, because in ECR a child's last tag cannot be removed once an index refers to it, and
+    removing it earlier deletes the child; the engine's own push needs a tag.
+    """
+    children = []
+    for platform, image_id in images:
+        pushed = registry.push_by_digest(
+            client.api,
+            image_id,
+            repository=spec.repository,
+            login=auth,
+            retry=spec.retry,
+            log=log,
+        )
+        log(f"{platform}: {pushed.digest} ({_uploaded(pushed)})")
+        children.append((pushed.descriptor(), registry.Platform.parse(platform)))
+    index = registry.image_index(children)
+    result = push_index(ecr, spec, index, log=log)
+    return dataclasses.replace(result, platforms={str(p): d.digest for d, p in children})
+
+
+def merge_platforms(
+    ecr: Any, spec: PushSpec, digests: Sequence[str], auth: RegistryCredentials, *, log: Callable[[str], None]
+) -> PushResult:
+    """One index over single-platform images already in the repository (`merge-digests`)."""
+    found = {
+        image["imageId"]["imageDigest"]: image
+        for image in aws.ecr_call(
+            ecr.batch_get_image,
+            spec.repository,
+            spec.registry_id,
+            imageIds=[{"imageDigest": digest} for digest in digests],
+            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+        )["images"]
+    }
+    missing = [digest for digest in digests if digest not in found]
+    if missing:
+        raise MergeError(
+            f"merge-digests names {', '.join(missing)}, which {spec.repository} does not have: push each platform's "
+            "image to this repository first (the `image-digest` output of its job)."
+        )
+    children, platforms = [], {}
+    for digest in digests:
+        image = found[digest]
+        manifest = image["imageManifest"]
+        platform = registry.image_platform(auth, spec.repository, manifest)
+        if platform is None:
+            raise MergeError(f"merge-digests: {digest} is itself a multi-platform index; give single-platform images.")
+        if str(platform) in platforms:
+            raise MergeError(
+                f"merge-digests: {platforms[str(platform)]} and {digest} are both {platform} images; give one "
+                "image per platform."
+            )
+        platforms[str(platform)] = digest
+        media_type = image.get("imageManifestMediaType") or json.loads(manifest)["mediaType"]
+        children.append((registry.Descriptor(media_type, digest, len(manifest.encode())), platform))
+        log(f"{platform}: {digest}")
+    result = push_index(ecr, spec, registry.image_index(children), log=log)
+    return dataclasses.replace(result, platforms=platforms)
+
+
+def _uploaded(pushed: registry.PushedImage) -> str:
+    if not pushed.uploaded_blobs:
+        return "every layer already in ECR"
+    return f"{pushed.uploaded_blobs} blobs, {pushed.uploaded_bytes / 1e6:.1f} MB uploaded"
+
+
+def push_index(ecr: Any, spec: PushSpec, index: Manifest, *, log: Callable[[str], None]) -> PushResult:
+    """Put a multi-platform index under every tag (its children are in the repository already)."""
+    existing = existing_tags(ecr, spec)
+    to_write, unchanged = plan_tags(spec, lambda current: current.digest == index.digest, existing)
+    if not to_write:
+        log(f"every tag already names this index ({index.digest}): nothing to put")
+    put_tags(ecr, spec, index.digest, index.document, index.media_type, to_write, log=log)
+    return PushResult(index.digest, spec.tags, bool(to_write), to_write, unchanged, index.media_type)
+
+
+def put_tags(
+    ecr: Any,
+    spec: PushSpec,
+    digest: str,
+    manifest: str,
+    media_type: str,
+    tags: Sequence[str],
+    *,
+    log: Callable[[str], None],
+) -> None:
+    """Each tag is one PutImage of the same manifest: independent calls, so they are made together."""
+    if not tags:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(tags), MAX_TAG_WORKERS)) as pool:
+        for tag, _ in zip(tags, pool.map(lambda t: put_tag(ecr, spec, manifest, media_type, t), tags), strict=True):
+            log(f"tagged {digest} as {tag}")
 
 
 def upload(

@@ -30,10 +30,8 @@ from urllib.parse import urljoin
 import docker.errors
 import requests
 import requests.exceptions
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
-from tenacity.wait import wait_random_exponential
 
-from ecr_action.build import RegistryCredentials, engine_error_text
+from ecr_action.build import engine_error_text
 from ecr_action.errors import (
     AccessDeniedError,
     DockerEngineError,
@@ -41,6 +39,8 @@ from ecr_action.errors import (
     RegistryLoginError,
     RepositoryMissingError,
 )
+from ecr_action.retries import RetryPolicy, attempts_made
+from ecr_action.secrets import RegistryCredentials
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -276,8 +276,7 @@ def push_by_digest(
     *,
     repository: str,
     login: RegistryCredentials,
-    attempts: int,
-    max_seconds: float,
+    retry: RetryPolicy,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
     ca_bundle: str | bool = True,
@@ -288,14 +287,14 @@ def push_by_digest(
     """Push the engine's image `image_id` to `login.registry`/`repository` untagged (or as `tag`).
 
     `ca_bundle` is requests' `verify`: True for the system's CAs, or a CA file's path. Each blob upload
-    is retried on its own (5xx, 429, connection failures), up to `attempts` tries and `max_seconds`.
+    is retried on its own (5xx, 429, connection failures) under `retry`.
     """
     registry = _Registry(login, repository, ca_bundle)
-    retry = _Retry(attempts, max_seconds, log, sleep)
+    retrying = _Retry(retry, log, sleep)
 
     def upload(blob: Blob) -> int | None:
         """The bytes sent, None when the repository had the blob."""
-        sent = retry(f"upload of {blob.descriptor.digest} to {repository}", lambda: registry.upload_blob(blob))
+        sent = retrying(f"upload of {blob.descriptor.digest} to {repository}", lambda: registry.upload_blob(blob))
         return blob.descriptor.size if sent else None
 
     with (
@@ -318,7 +317,7 @@ def push_by_digest(
                 pending.cancel()  # those not started; the running ones end with the pool
             raise
     manifest = image_manifest(config.descriptor, [layer.descriptor for layer in layers])
-    retry(
+    retrying(
         f"upload of manifest {manifest.digest} to {repository}",
         lambda: registry.put_manifest(manifest, tag or manifest.digest),
     )
@@ -351,35 +350,19 @@ def _engine_failure(image_id: str, error: Exception) -> DockerEngineError:
 
 
 class _Retry:
-    """Runs one registry operation, retrying its transient failures with jittered exponential backoff."""
+    """Runs one registry operation under the run's retry policy; past it, one PushError."""
 
-    def __init__(self, attempts: int, max_seconds: float, log: Callable[[str], None], sleep: Callable[[float], None]):
-        self.attempts, self.max_seconds, self.log, self.sleep = attempts, max_seconds, log, sleep
+    def __init__(self, policy: RetryPolicy, log: Callable[[str], None], sleep: Callable[[float], None]) -> None:
+        self.policy, self.log, self.sleep = policy, log, sleep
 
     def __call__(self, what: str, operation: Callable[[], bool | None]) -> bool | None:
-        def before_sleep(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            self.log(
-                f"{what}: attempt {state.attempt_number} of {self.attempts} failed ({error}); "
-                f"retrying in {state.upcoming_sleep:.1f} s"
-            )
-
-        retrying = Retrying(
-            # No attempt starts past the time budget: a wait that would end after it stops the retries.
-            stop=stop_after_attempt(self.attempts) | stop_before_delay(self.max_seconds),
-            wait=wait_random_exponential(multiplier=1, max=20),
-            retry=retry_if_exception_type(_Transient),
-            before_sleep=before_sleep,
-            sleep=self.sleep,
-            reraise=True,
-        )
+        retrying = self.policy.retrying(what, _Transient, log=self.log, sleep=self.sleep)
         try:
             return retrying(operation)
         except _Transient as error:
-            tries = retrying.statistics.get("attempt_number", 1)
             raise PushError(
-                f"The {what} failed after {tries} attempts ({error}). The registry kept failing; re-run the "
-                "job, or raise 'retries'/'retry-max-seconds'."
+                f"The {what} failed after {attempts_made(retrying)} attempts ({error}). The registry kept failing; "
+                "re-run the job, or raise 'retries'/'retry-max-seconds'."
             ) from None
 
 
@@ -460,8 +443,25 @@ class _Registry:
         if stored != manifest.digest:
             raise PushError(f"{self.where} stored the manifest {manifest.digest} as {stored}.")
 
+    def blob_json(self, digest: str) -> Any:
+        reply = self._call("GET", urljoin(self.base, f"blobs/{digest}"), allow_redirects=True)
+        if reply.status_code != 200:
+            raise self.failure(reply, f"reading blob {digest}")
+        return reply.json()
+
     def failure(self, reply: requests.Response, doing: str) -> Exception:
         return registry_failure(reply.status_code, _error_codes(reply), self.where, doing)
+
+
+def image_platform(
+    login: RegistryCredentials, repository: str, manifest: str, *, ca_bundle: str | bool = True
+) -> Platform | None:
+    """The platform of a single-platform image in the repository, from its config; None for an index."""
+    document = json.loads(manifest)
+    if "config" not in document:
+        return None
+    config = _Registry(login, repository, ca_bundle).blob_json(document["config"]["digest"])
+    return Platform(str(config.get("os", "")), str(config.get("architecture", "")), config.get("variant") or None)
 
 
 def registry_failure(status: int, errors: Mapping[str, str], where: str, doing: str) -> Exception:

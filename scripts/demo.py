@@ -54,6 +54,8 @@ def main() -> int:
             "role-to-assume": role,
             "repository": REPOSITORY,
             "context": "app",
+            # The stack's engine has no bridge network for BuildKit's RUN steps (a runner's has).
+            "network": "none",
             "tags": "v1, latest",
             # The demo can be run again: a rebuilt image moves the tags (the default would refuse).
             "if-tag-exists": "overwrite",

@@ -43,8 +43,18 @@ def action_code_files() -> set[Path]:
 
 
 def app_inputs(stack: StackClient, role: str, repository: str, **more: str) -> dict[str, str]:
-    """The inputs most runs give: the region, the role, the repository and the app's context."""
-    return {"aws-region": stack.region, "role-to-assume": role, "repository": repository, "context": "app", **more}
+    """The inputs most runs give: the region, the role, the repository and the app's context.
+
+    `network: none`: the stack's engine has no bridge network for BuildKit's RUN steps (a runner's has).
+    """
+    return {
+        "aws-region": stack.region,
+        "role-to-assume": role,
+        "repository": repository,
+        "context": "app",
+        "network": "none",
+        **more,
+    }
 
 
 def load_script(name: str) -> ModuleType:

@@ -15,6 +15,7 @@ from ecr_action.build import (
     follow_build_log,
 )
 from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
+from ecr_action.inputs.choices import Builder
 from ecr_action.secrets import RegistryCredentials
 from stack.client import StackClient
 from tests.helpers import build_and_push, ecr_login
@@ -29,6 +30,8 @@ def spec_for(app_dir: Path, **changes: object) -> BuildSpec:
         "labels": (("org.opencontainers.image.revision", "abc123"),),
         "pull": False,
         "no_cache": False,
+        # The classic builder's own tests; BuildKit's run with `buildkit_spec`.
+        "builder": Builder.CLASSIC,
     }
     values.update(changes)
     return BuildSpec(**values)

@@ -90,7 +90,7 @@ def test_buildkit_asked_of_an_engine_without_it_is_an_error_naming_why(info: Eng
 
 def members(context: Path, dockerfile: Path) -> tuple[list[tarfile.TarInfo], bytes, str]:
     with packed_context(context, dockerfile) as packed:
-        raw = packed.archive.read()
+        raw = packed.archive.read_bytes()
         name = packed.dockerfile
     data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:

@@ -27,6 +27,7 @@ from ecr_action.inputs import (
     read_github_context,
     read_inputs,
 )
+from ecr_action.inputs.choices import Builder, CacheTo
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -184,6 +185,14 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         pull=True,
         no_cache=True,
         build_timeout=None,
+        builder=Builder.AUTO,
+        platforms=(),
+        network=None,
+        secrets=(),
+        registries=(),
+        cache_from=None,
+        cache_to=CacheTo.NONE,
+        merge_digests=(),
         tags=("latest", "v1.2.3"),
         if_tag_exists=IfTagExists.OVERWRITE,
         push=False,
@@ -259,6 +268,14 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
         pull=False,
         no_cache=False,
         build_timeout=None,
+        builder=Builder.AUTO,
+        platforms=(),
+        network=None,
+        secrets=(),
+        registries=(),
+        cache_from=None,
+        cache_to=CacheTo.NONE,
+        merge_digests=(),
         tags=("0123456",),
         if_tag_exists=IfTagExists.SKIP_SAME_DIGEST,
         push=True,
@@ -282,7 +299,9 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
 
 def test_inputs_fields_are_the_table_inputs_spelt_with_underscores() -> None:
     fields = [field.name for field in dataclasses.fields(Inputs)]
-    assert fields == [spec.name.replace("-", "_") for spec in INPUT_SPECS] + ["ignore_entries", "github"]
+    # The three ways of giving build secrets are read into one field, `secrets`.
+    names = [spec.name.replace("-", "_") for spec in INPUT_SPECS if spec.name not in ("secret-files", "secret-envs")]
+    assert fields == [*names, "ignore_entries", "github"]
 
 
 # Cases are (inputs given, the named input first; the one problem line expected), {workspace} standing for

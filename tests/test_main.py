@@ -267,7 +267,7 @@ def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
 def test_push_false_builds_without_aws(stack: StackClient, step: RunnerStep, unique_name: str) -> None:
     # No role and no token request variables: a fork's pull request can still check that the image builds.
     environment = step.environment(
-        stack, None, {"aws-region": stack.region, "repository": unique_name, "context": "app", "push": "false"}
+        stack, None, {"aws-region": stack.region, "repository": unique_name, "context": "app", "network": "none", "push": "false"}
     )
     result = run_action(environment)
 

@@ -47,6 +47,7 @@ from ecr_action.registry import (
     push_by_digest,
     registry_failure,
 )
+from ecr_action.retries import RetryPolicy
 from stack import buildkit
 from stack.apps import write_app
 from stack.client import StackClient
@@ -262,7 +263,7 @@ def test_a_transient_failure_is_retried_with_a_line_each_then_fails_once() -> No
         raise _Transient("HTTP 503")
 
     with pytest.raises(PushError, match=r"upload of sha256:ab to repo failed after 3 attempts \(HTTP 503\)"):
-        _Retry(3, 600, log.append, sleeps.append)("upload of sha256:ab to repo", always_busy)
+        _Retry(RetryPolicy(3, 600), log.append, sleeps.append)("upload of sha256:ab to repo", always_busy)
     assert len(log) == len(sleeps) == 2
     assert log[0].startswith("upload of sha256:ab to repo: attempt 1 of 3 failed (HTTP 503); retrying in ")
 
@@ -295,8 +296,7 @@ class Target:
         arguments: dict[str, Any] = {
             "repository": self.repository,
             "login": self.login,
-            "attempts": 3,
-            "max_seconds": 60,
+            "retry": RetryPolicy(3, 60),
             "log": self.log.append,
             "sleep": lambda _: None,
             "ca_bundle": str(self.stack.config.tls_dir / "registry.crt"),
@@ -407,7 +407,7 @@ def test_a_registry_that_keeps_failing_fails_the_push_after_the_attempts(
     stack.add_fault("registry", {"method": "POST", "repository": unique_name}, {"status": 502}, times=None)
     try:
         with pytest.raises(PushError, match=r"failed after 2 attempts \(HTTP 502\).*'retries'"):
-            fault_target.push(image_id, attempts=2)
+            fault_target.push(image_id, retry=RetryPolicy(2, 60))
     finally:
         stack.clear_faults()
 

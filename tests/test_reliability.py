@@ -153,7 +153,7 @@ def test_registry_failures_in_a_row_are_retried_until_the_push_completes(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app",
+        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none",
          "tags": "v1", "scan": "skip", "retries": "5"},
     )
 
@@ -194,7 +194,7 @@ def test_past_the_retry_budget_one_error_and_no_success_output(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app",
+        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none",
          "scan": "skip", **retry_inputs},
     )
 
@@ -217,7 +217,7 @@ def test_the_time_budget_stops_retrying_on_time(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app",
+        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none",
          "scan": "skip", "retries": "20", "retry-max-seconds": str(budget)},
     )
 
@@ -444,7 +444,7 @@ def test_two_runs_racing_on_a_new_repository_both_succeed(
         "aws-region": stack.region,
         "role-to-assume": role,
         "repository": unique_name,
-        "context": "app",
+        "context": "app", "network": "none",
         "tags": "v1, latest",
         "image-tag-mutability": "IMMUTABLE",
         "lifecycle-policy": json.dumps(LIFECYCLE),

@@ -246,7 +246,7 @@ def test_a_bad_input_is_named_before_anything_runs(
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_workspace(step.workspace)
     inputs = {"aws-region": "us-east-1", "role-to-assume": ROLE, "repository": "security/existing",
-              "context": "app", "tags": "v1", **case.inputs}
+              "context": "app", "network": "none", "tags": "v1", **case.inputs}
     environment = {f"INPUT_{name.upper()}": value for name, value in {**declared_inputs(), **inputs}.items()} | {
         "GITHUB_SHA": SHA,
         "GITHUB_WORKSPACE": str(step.workspace),
@@ -277,7 +277,7 @@ def test_a_bad_input_is_named_and_nothing_in_aws_is_touched(
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_workspace(step.workspace)
     inputs = {"aws-region": stack.region, "role-to-assume": ROLE, "repository": existing_repository.name,
-              "context": "app", "tags": "v1", **case.inputs}
+              "context": "app", "network": "none", "tags": "v1", **case.inputs}
     environment = step.environment(stack, stack.github_job(), inputs)
     # Any AWS or token request the run made would reach the fault proxy, which records it.
     environment["AWS_ENDPOINT_URL"] = stack.config.fault_proxy_url
@@ -305,7 +305,7 @@ def test_hostile_input_values_cannot_forge_commands(stack: StackClient, tmp_path
         "repository": "app\n::set-output name=image-uri::forged",
         "tags": "v1%0A::error::percent\n::stop-commands::abc",
         "target": "x",
-        "context": "app",
+        "context": "app", "network": "none",
         "fail-on": "::warning::w",
     }
     result = run_action(step.environment(stack, None, hostile))
@@ -351,7 +351,7 @@ def test_build_output_is_never_read_as_a_command(stack: StackClient, tmp_path: P
         write_hostile_build(step.workspace / "app")
         result = run_action(step.environment(
             stack, None,
-            {"aws-region": stack.region, "repository": "security/hostile-build", "context": "app", "push": "false",
+            {"aws-region": stack.region, "repository": "security/hostile-build", "context": "app", "network": "none", "push": "false",
              "no-cache": "true"},
         ))
         assert result.returncode == 0, result.stdout + result.stderr
@@ -369,7 +369,7 @@ def test_a_failing_build_message_cannot_add_a_command(stack: StackClient, tmp_pa
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_build(step.workspace / "app", fail=True)
     result = run_action(step.environment(
-        stack, None, {"aws-region": stack.region, "repository": "security/hostile-build", "context": "app",
+        stack, None, {"aws-region": stack.region, "repository": "security/hostile-build", "context": "app", "network": "none",
                       "push": "false"},
     ))
 

@@ -45,3 +45,22 @@ class FailOn(enum.StrEnum):
     def severity(self) -> Severity | None:
         """The lowest severity that fails the gate; None when nothing does."""
         return None if self is FailOn.NONE else Severity[self.name]
+
+
+class Builder(enum.StrEnum):
+    AUTO = "auto"  # BuildKit where the engine has it, else the classic builder
+    BUILDKIT = "buildkit"
+    CLASSIC = "classic"
+
+
+class BuildNetwork(enum.StrEnum):
+    """The network of the build's RUN steps (the engine's `networkmode`)."""
+
+    DEFAULT = "default"
+    HOST = "host"
+    NONE = "none"
+
+
+class CacheTo(enum.StrEnum):
+    INLINE = "inline"  # cache metadata in the pushed image itself (BUILDKIT_INLINE_CACHE)
+    NONE = "none"

@@ -38,6 +38,12 @@ IMAGE_TAG = Form(
     re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"),
     "image tags of letters, digits and _.- (not starting with . or -), at most 128 characters",
 )
+# A registry image reference, loosely: the registry says more when it cannot resolve one.
+IMAGE_REFERENCE = Form(
+    re.compile(r"[a-z0-9][a-z0-9._:/-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"),
+    "image references such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:main",
+    max_length=512,
+)
 SESSION_NAME = Form(
     re.compile(r"[\w+=,.@-]+", re.ASCII),
     "2 to 64 characters of letters, digits and _+=,.@-",

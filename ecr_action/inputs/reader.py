@@ -20,11 +20,22 @@ from typing import Any
 from ecr_action import policies
 from ecr_action.errors import InputError
 from ecr_action.ignores import IgnoreEntry, load_ignore_file
-from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode
+from ecr_action.inputs import build_inputs
+from ecr_action.inputs.choices import (
+    Builder,
+    BuildNetwork,
+    CacheTo,
+    EncryptionType,
+    FailOn,
+    IfTagExists,
+    ImageTagMutability,
+    ScanMode,
+)
 from ecr_action.inputs.context import GitHubContext
 from ecr_action.inputs.forms import (
     ACCOUNT_ID,
     BOOLEANS,
+    IMAGE_REFERENCE,
     IMAGE_TAG,
     REGION,
     REPOSITORY_NAME,
@@ -69,6 +80,14 @@ class Inputs:
     pull: bool
     no_cache: bool
     build_timeout: int | None
+    builder: Builder
+    platforms: tuple[str, ...]  # empty: the engine's own platform
+    network: BuildNetwork | None
+    secrets: tuple[tuple[str, bytes], ...] = field(repr=False)  # build secrets by id
+    registries: tuple[str, ...]  # more ECR registries (account ids) to log in to
+    cache_from: tuple[str, ...] | None  # None: the repository's image under the first tag
+    cache_to: CacheTo
+    merge_digests: tuple[str, ...]
     tags: tuple[str, ...]
     if_tag_exists: IfTagExists
     push: bool
@@ -134,6 +153,18 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         "pull": reader.boolean("pull"),
         "no_cache": reader.boolean("no-cache"),
         "build_timeout": reader.integer("build-timeout") if reader.given("build-timeout") else None,
+        "builder": reader.choice("builder"),
+        "platforms": build_inputs.platforms(reader),
+        "network": reader.choice("network"),
+        "secrets": build_inputs.secrets(reader, environ),
+        "registries": reader.items("registries", ACCOUNT_ID.accepts, ACCOUNT_ID.expected),
+        "cache_from": (
+            reader.items("cache-from", IMAGE_REFERENCE.accepts, IMAGE_REFERENCE.expected)
+            if reader.given("cache-from")
+            else None
+        ),
+        "cache_to": reader.choice("cache-to"),
+        "merge_digests": reader.items("merge-digests", build_inputs.DIGEST.accepts, build_inputs.DIGEST.expected),
         "tags": reader.tags(github.sha),
         "if_tag_exists": reader.choice("if-tag-exists"),
         "push": reader.boolean("push"),
@@ -171,6 +202,15 @@ def _check_combinations(reader: _InputReader, values: Mapping[str, Any]) -> None
         reader.report(
             "chain-role-to-assume", "it needs role-to-assume, the first role of the chain: set role-to-assume"
         )
+    if values["builder"] is Builder.CLASSIC:
+        for name, needs in (("secrets", values["secrets"]), ("platforms", len(values["platforms"] or ()) > 1)):
+            if needs:
+                reader.report(name, "needs BuildKit, but builder is classic: set `builder: auto` (or remove it)")
+    if values["merge_digests"]:
+        if len(values["merge_digests"]) < 2:
+            reader.report("merge-digests", "got one digest; an index joins two or more platform images")
+        if not values["push"]:
+            reader.report("merge-digests", "puts an index in ECR, but push is false: remove one of them")
     kms_key, encryption_type = values["kms_key"], values["encryption_type"]
     if kms_key is not None and encryption_type not in (None, EncryptionType.KMS):
         reader.report(

@@ -10,7 +10,16 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode
+from ecr_action.inputs.choices import (
+    Builder,
+    BuildNetwork,
+    CacheTo,
+    EncryptionType,
+    FailOn,
+    IfTagExists,
+    ImageTagMutability,
+    ScanMode,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,16 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("pull", "always pull the base images", "false"),
     InputSpec("no-cache", "build without the cache", "false"),
     InputSpec("build-timeout", "seconds the build may take (default: no limit)", bounds=(1, 86400)),
+    InputSpec("builder", "the engine's builder", "auto", choices=Builder),
+    InputSpec("platforms", "os/arch[/variant] platforms to build, commas or lines (default: the engine's)"),
+    InputSpec("network", "network of the build's RUN steps (default: the engine's)", choices=BuildNetwork),
+    InputSpec("secrets", "build secrets, id=value lines, for RUN --mount=type=secret"),
+    InputSpec("secret-files", "build secrets read from files, id=path lines (paths in the workspace)"),
+    InputSpec("secret-envs", "build secrets read from environment variables, id=VARIABLE lines"),
+    InputSpec("registries", "more ECR registries (12-digit account ids) to log in to for base images and cache"),
+    InputSpec("cache-from", "images whose layers the build may reuse (default: the image under the first tag)"),
+    InputSpec("cache-to", "where the build writes its cache", "none", choices=CacheTo),
+    InputSpec("merge-digests", "digests of single-platform images to merge into one index instead of building"),
     InputSpec("tags", "image tags, commas or lines (default: the short commit SHA)"),
     InputSpec("if-tag-exists", "what to do when a tag is taken", "skip-same-digest", choices=IfTagExists),
     InputSpec("push", "push the image (false: build and validate only)", "true"),
