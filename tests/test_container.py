@@ -55,10 +55,11 @@ def run_as_runner(
         detach=True,
         working_dir="/github/workspace",
         environment=environment,
-        volumes=step.container_mounts(stack.config.docker_socket),
+        volumes=step.container_mounts(stack),
         # The runner puts the step on the job's network; here that is the host's, where the stack's
         # gateway and OIDC endpoint listen on loopback.
         network_mode="host",
+        extra_hosts=step.container_hosts(stack),
     )
     try:
         status = container.wait(timeout=300)["StatusCode"]
