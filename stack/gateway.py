@@ -58,6 +58,7 @@ class Gateway:
         self.scan_delays: dict[tuple[str, str], float] = {}
         self.scan_started: dict[tuple[str, str, str], float] = {}
         self.lock = threading.Lock()
+        self.sync_locks: dict[tuple[str, str], threading.Lock] = {}
         key = serialization.load_pem_private_key(oidc.private_key_path(config).read_bytes(), password=None)
         self.oidc_public_key = key.public_key()
 
@@ -110,6 +111,14 @@ class Gateway:
         Run before every call about a repository, so that a read right after a push sees the push,
         as it does in ECR, where the registry and the API are one service.
         """
+        with self.lock:
+            sync_lock = self.sync_locks.setdefault((registry.name, repository), threading.Lock())
+        # One sync of a repository at a time: two calls at once would both import what is new, and moto
+        # refuses the second (a tag) or drops the first (an untagged manifest put twice).
+        with sync_lock:
+            self._sync_repository(registry, repository)
+
+    def _sync_repository(self, registry: Registry, repository: str) -> None:
         served = self.served_tags(registry, repository)
         revisions = self.served_revisions(registry, repository)
         if not served and not revisions:

@@ -4,6 +4,7 @@ registry → ECR view of untagged manifests and of image indexes, on a registry 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def lay_out(the_gateway: gateway.Gateway, repository: str, tags: dict[str, str],
 def the_gateway(config: StackConfig) -> gateway.Gateway:
     made = gateway.Gateway.__new__(gateway.Gateway)
     made.config = config
+    made.lock, made.sync_locks = threading.Lock(), {}
     return made
 
 
