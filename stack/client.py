@@ -185,6 +185,28 @@ class StackClient:
         requests.delete(f"{self.config.fault_proxy_url}/_faults", timeout=10).raise_for_status()
 
     # The registry, seen directly ---------------------------------------------------------------------
+    def put_registry_manifest(
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        media_type: str,
+        *,
+        account_id: str | None = None,
+        region: str | None = None,
+    ) -> requests.Response:
+        """PUT a manifest into the registry as a client pushing through the registry API does (by digest:
+        untagged), not through ECR's API."""
+        registry = self.config.registry(account_id or self.default_account, region or self.region)
+        return requests.put(
+            f"https://{registry.address}/v2/{repository}/manifests/{reference}",
+            data=body,
+            headers={"Content-Type": media_type},
+            auth=("AWS", registry.password),
+            verify=str(self.config.tls_dir / "registry.crt"),
+            timeout=10,
+        )
+
     def registry_manifest(
         self, repository: str, reference: str, *, account_id: str | None = None, region: str | None = None
     ) -> requests.Response:

@@ -99,6 +99,11 @@ class StackConfig:
         return self.root / "tls"
 
     @property
+    def ca_bundle(self) -> Path:
+        """The machine's CAs and the stack's certificates in one file (see stack.ecr_names)."""
+        return self.tls_dir / "ca-bundle.crt"
+
+    @property
     def fault_cert(self) -> Path:
         return self.tls_dir / "fault-registry.crt"
 

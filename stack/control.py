@@ -278,6 +278,12 @@ def _running_pid(config: StackConfig, part: Part) -> int | None:
     return pid if part.marker in cmdline else None
 
 
+def dockerd_pid(config: StackConfig) -> int | None:
+    """The running stack dockerd's pid (`unshare` execs `sh`, which execs dockerd: one pid), or None."""
+    part = next(part for part in parts(config) if part.name == "dockerd")
+    return _running_pid(config, part)
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

@@ -3,11 +3,13 @@
 Clients reach it through `AWS_ENDPOINT_URL`. Every request is forwarded to the moto server; around
 that, the gateway makes the pieces behave as one ECR:
 
-- registry → API: before any call about a repository, what the registry serves under each tag (read
-  from its storage) is put into moto with the registry's own digest, and a scan starts when the
-  repository scans on push; so a read right after a push sees it;
+- registry → API: before any call about a repository, what the registry serves (read from its storage:
+  each tag, and each manifest pushed by digest without one, untagged as in ECR) is put into moto with
+  the registry's own digest, and a scan starts when the repository scans on push; so a read right after
+  a push sees it;
 - API → registry: a `PutImage` (adding a tag, or an image index, through the API) writes the same manifest
-  to the registry, and the image gets ECR's digest, the manifest's sha256 (moto makes one up);
+  to the registry, and the image gets ECR's digest, the manifest's sha256 (moto makes one up); an index
+  whose children the repository does not have is refused (`ReferencedImagesNotFoundException`), as ECR does;
 - scans: a scan stays `IN_PROGRESS` for the delay a test sets (`POST /_stack/scan-delay`), and findings
   are served in pages of `maxResults` with `nextToken`, as ECR does (moto returns them all at once);
 - STS: `AssumeRoleWithWebIdentity` checks the token's signature and the role's trust policy, as IAM does
@@ -56,6 +58,7 @@ class Gateway:
         self.scan_delays: dict[tuple[str, str], float] = {}
         self.scan_started: dict[tuple[str, str, str], float] = {}
         self.lock = threading.Lock()
+        self.sync_locks: dict[tuple[str, str], threading.Lock] = {}
         key = serialization.load_pem_private_key(oidc.private_key_path(config).read_bytes(), password=None)
         self.oidc_public_key = key.public_key()
 
@@ -83,28 +86,81 @@ class Gateway:
             served[link.parent.parent.name] = link.read_text().strip()
         return served
 
+    def served_revisions(self, registry: Registry, repository: str) -> set[str]:
+        """Every manifest digest the registry serves in `repository`, tagged or not (pushed by digest, as
+        a multi-platform image's children are). A deleted manifest loses its link; its folder may stay."""
+        revisions = self.storage(registry) / "repositories" / repository / "_manifests" / "revisions" / "sha256"
+        links = revisions.glob("*/link") if revisions.is_dir() else ()
+        return {f"sha256:{link.parent.name}" for link in links}
+
+    @staticmethod
+    def ecr_images(ecr: Any, repository: str) -> tuple[dict[str, str], set[str]] | None:
+        """(tag → digest, every digest) of `repository` in ECR (moto), or None when it has no such repository."""
+        try:
+            pages = ecr.get_paginator("describe_images").paginate(repositoryName=repository)
+            details = [detail for page in pages for detail in page["imageDetails"]]
+        except ClientError:
+            return None
+        tags = {tag: d["imageDigest"] for d in details for tag in d.get("imageTags", [])}
+        return tags, {d["imageDigest"] for d in details}
+
     def sync_repository(self, registry: Registry, repository: str) -> None:
-        """Make ECR's view of `repository` match what the registry serves under each tag.
+        """Make ECR's view of `repository` match what the registry serves: each tag, and each manifest
+        pushed without one (untagged in ECR, found by its digest).
 
         Run before every call about a repository, so that a read right after a push sees the push,
         as it does in ECR, where the registry and the API are one service.
         """
+        with self.lock:
+            sync_lock = self.sync_locks.setdefault((registry.name, repository), threading.Lock())
+        # One sync of a repository at a time: two calls at once would both import what is new, and moto
+        # refuses the second (a tag) or drops the first (an untagged manifest put twice).
+        with sync_lock:
+            self._sync_repository(registry, repository)
+
+    def _sync_repository(self, registry: Registry, repository: str) -> None:
         served = self.served_tags(registry, repository)
-        if not served:
+        revisions = self.served_revisions(registry, repository)
+        if not served and not revisions:
             return
         ecr = admin_client(self.config, "ecr", registry.account_id, registry.region, direct=True)
-        try:
-            pages = ecr.get_paginator("describe_images").paginate(repositoryName=repository)
-            known = {
-                tag: d["imageDigest"] for page in pages for d in page["imageDetails"] for tag in d.get("imageTags", [])
-            }
-        except ClientError:
+        images = self.ecr_images(ecr, repository)
+        if images is None:
             return  # no such repository in ECR: a push ECR would have refused
-        for tag, digest in served.items():
-            if known.get(tag) != digest:
-                self.import_manifest(ecr, registry, repository, tag, digest)
+        known_tags, known_digests = images
+        moved = [(tag, digest) for tag, digest in served.items() if known_tags.get(tag) != digest]
+        for tag, digest in moved:
+            self.import_manifest(ecr, registry, repository, digest, tag)
+        if moved:
+            # A tag that moved leaves its old image untagged, which moto deletes: count it as missing.
+            images = self.ecr_images(ecr, repository)
+            known_digests = images[1] if images else known_digests
+        for digest in sorted(revisions - known_digests):
+            self.import_manifest(ecr, registry, repository, digest, None)
 
-    def import_manifest(self, ecr: Any, registry: Registry, repository: str, tag: str, digest: str) -> None:
+    def missing_children(self, region: str, request: dict[str, Any]) -> list[str]:
+        """The children of the image index a PutImage puts that its repository does not have (ECR refuses
+        it with ReferencedImagesNotFoundException). [] for a single image, and when no account of the
+        region has the repository (moto then answers RepositoryNotFoundException).
+
+        The gateway does not know the caller's account (moto does): without `registryId`, a child held by
+        the same-named repository of any account in the region counts (tests use unique names).
+        """
+        try:
+            children = [entry["digest"] for entry in json.loads(request.get("imageManifest", "{}"))["manifests"]]
+        except (ValueError, KeyError, TypeError):
+            return []
+        held: set[str] | None = None
+        for registry in self.config.registries:
+            if registry.region != region or request.get("registryId") not in (None, registry.account_id):
+                continue
+            ecr = admin_client(self.config, "ecr", registry.account_id, registry.region, direct=True)
+            images = self.ecr_images(ecr, request.get("repositoryName", ""))
+            if images is not None:
+                held = (held or set()) | images[1]
+        return [] if held is None else [digest for digest in children if digest not in held]
+
+    def import_manifest(self, ecr: Any, registry: Registry, repository: str, digest: str, tag: str | None) -> None:
         algorithm, _, hexdigest = digest.partition(":")
         manifest = (self.storage(registry) / "blobs" / algorithm / hexdigest[:2] / hexdigest / "data").read_bytes()
         document = json.loads(manifest)
@@ -119,10 +175,10 @@ class Gateway:
                 imageManifest=manifest.decode(),
                 imageManifestMediaType=media_type,
                 imageDigest=digest,
-                imageTag=tag,
+                **({"imageTag": tag} if tag else {}),
             )
         except ClientError as error:
-            print(f"registry image {repository}:{tag}@{digest} not imported: {error}", flush=True)
+            print(f"registry image {repository}:{tag or '(untagged)'}@{digest} not imported: {error}", flush=True)
             return
         settings = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
         if settings["imageScanningConfiguration"]["scanOnPush"]:
@@ -346,6 +402,13 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if target.startswith(ECR_TARGET):
                 self._sync(target.removeprefix(ECR_TARGET), json.loads(body or b"{}"))
             if target == f"{ECR_TARGET}PutImage":
+                missing = gateway.missing_children(self._region(), json.loads(body or b"{}"))
+                if missing:
+                    self._ecr_error(
+                        "ReferencedImagesNotFoundException",
+                        f"The manifest list is referencing an image that does not exist: {', '.join(missing)}",
+                    )
+                    return
                 body = with_manifest_digest(body)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
             reply = gateway.http.request(
@@ -381,6 +444,11 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             elif operation == "DescribeImageScanFindings":
                 gateway.shape_findings(self._region(), request, response)
             return json.dumps(response).encode()
+
+        def _ecr_error(self, code: str, message: str) -> None:
+            """An ECR error as the JSON protocol carries it (botocore raises `code`)."""
+            payload = json.dumps({"__type": code, "message": message}).encode()
+            self._send(400, payload, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code})
 
         def _sts_error(self, refusal: StsRefusal) -> None:
             xml = (

@@ -1,6 +1,10 @@
 """GitHub's runner, as it runs a container action: the step's environment (INPUT_* for every declared
 input with its default applied, hyphens kept; the GITHUB_* context; the file commands; the OIDC request
-variables), the entry point run in a process of its own, and the outputs file read back."""
+variables), the entry point run in a process of its own, and the outputs file read back.
+
+The step reaches the stack's registries under the genuine ECR hostnames with TLS verified, as a step on
+a runner reaches ECR's (see stack.ecr_names): the process runs in the stack dockerd's mount namespace and
+trusts the stack's CA bundle; the container gets the hostnames as extra hosts and the bundle mounted."""
 
 from __future__ import annotations
 
@@ -12,10 +16,14 @@ from pathlib import Path
 
 import yaml
 
+from stack import ecr_names
 from stack.client import GitHubJob, StackClient
-from stack.config import REPO_ROOT
+from stack.config import REPO_ROOT, StackConfig
 
 SHA = "8f14e45fceea167a5a36dedd4bea2543b6c1f7a2"
+# Where a container step finds the stack's CA bundle (the runner mounts nothing like it: a runner's
+# image trusts ECR's public CA by itself).
+CONTAINER_CA_BUNDLE = "/etc/ecr-stack/ca-bundle.crt"
 
 
 def declared_inputs() -> dict[str, str]:
@@ -52,7 +60,8 @@ class RunnerStep:
 
     def environment(self, stack: StackClient, job: GitHubJob | None, inputs: dict[str, str]) -> dict[str, str]:
         """INPUT_* for every declared input (hyphens kept, defaults applied as the runner does), the
-        GITHUB_* context, the token request variables, and boto3's/Docker's standard settings."""
+        GITHUB_* context, the token request variables, boto3's/Docker's standard settings, and the CA
+        bundle that trusts the stack's registries."""
         unknown = set(inputs) - set(declared_inputs())
         assert not unknown, f"not inputs of action.yml: {unknown}"
         values = {**declared_inputs(), **inputs}
@@ -79,6 +88,7 @@ class RunnerStep:
                 "DOCKER_HOST": stack.config.docker_host,
                 "AWS_ENDPOINT_URL": stack.config.gateway_url,
                 "PYTHONPATH": str(REPO_ROOT),
+                **ecr_names.ca_environment(str(ecr_names.ca_bundle(stack.config))),
             }
         )
         if job is not None:
@@ -101,21 +111,30 @@ class RunnerStep:
                 "GITHUB_EVENT_PATH": "/github/workflow/event.json",
                 "GITHUB_OUTPUT": f"/github/file_commands/{self.output_file.name}",
                 "GITHUB_STEP_SUMMARY": f"/github/file_commands/{self.summary_file.name}",
+                **ecr_names.ca_environment(CONTAINER_CA_BUNDLE),
             }
         )
         return environment
 
-    def container_mounts(self, docker_socket: Path) -> dict[str, dict[str, str]]:
-        """The runner's bind mounts for a container action's step (docker-py `volumes`)."""
+    def container_mounts(self, stack: StackClient) -> dict[str, dict[str, str]]:
+        """The runner's bind mounts for a container action's step (docker-py `volumes`), and the stack's
+        CA bundle (see container_environment)."""
         home = self.workspace.parent / "home"
         home.mkdir(exist_ok=True)
         return {
-            str(docker_socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(ecr_names.ca_bundle(stack.config)): {"bind": CONTAINER_CA_BUNDLE, "mode": "ro"},
+            str(stack.config.docker_socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
             str(home): {"bind": "/github/home", "mode": "rw"},
             str(self.event_file): {"bind": "/github/workflow/event.json", "mode": "rw"},
             str(self.output_file.parent): {"bind": "/github/file_commands", "mode": "rw"},
             str(self.workspace): {"bind": "/github/workspace", "mode": "rw"},
         }
+
+    @staticmethod
+    def container_hosts(stack: StackClient) -> dict[str, str]:
+        """The ECR hostnames as the container resolves them (docker-py `extra_hosts`): a runner's
+        container resolves them through DNS."""
+        return ecr_names.addresses(stack.config)
 
     def outputs(self) -> dict[str, str]:
         """GITHUB_OUTPUT read back the way the runner reads it (name<<delimiter heredocs)."""
@@ -133,13 +152,21 @@ class RunnerStep:
         return outputs
 
 
-def run_action(environment: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The action as the container's entry point runs it, in a process of its own."""
+def run_in_step(
+    command: list[str], environment: dict[str, str], *, timeout: float = 300, config: StackConfig | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`command` in a process of its own, where the ECR hostnames resolve to the stack's registries (the
+    stack dockerd's mount namespace; see stack.ecr_names), in this process's working directory."""
+    prefix = ecr_names.namespace_command(config or StackConfig.load())
     return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "entrypoint.py"), *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        [*prefix, *command], env=environment, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def run_action(
+    environment: dict[str, str], *args: str, timeout: float = 300, config: StackConfig | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The action as the container's entry point runs it, in a process of its own (see run_in_step)."""
+    return run_in_step(
+        [sys.executable, str(REPO_ROOT / "entrypoint.py"), *args], environment, timeout=timeout, config=config
     )

@@ -5,13 +5,14 @@ Tests that use it are marked `stack` automatically; `pytest -m "not stack"` runs
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stack import control
+from stack import control, ecr_names
 from stack.apps import write_app, write_multiarch_app
 from stack.client import StackClient
 from stack.config import StackConfig
@@ -27,9 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _any_part_running(config: StackConfig) -> bool:
     """Whether any process of the stack runs, ready or not: then the stack belongs to someone else."""
-    return any(control._running_pid(config, part) for part in control.parts(config)) or bool(
-        control.stray_pids(config)
-    )
+    return any(control._running_pid(config, part) for part in control.parts(config)) or bool(control.stray_pids(config))
 
 
 @pytest.fixture(scope="session")
@@ -70,4 +69,22 @@ def aws_env(stack: StackClient, monkeypatch: pytest.MonkeyPatch) -> StackClient:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
+    return stack
+
+
+@pytest.fixture
+def ecr_hosts(stack: StackClient, monkeypatch: pytest.MonkeyPatch) -> StackClient:
+    """This process reaches the stack's registries as the action does ECR's on a runner: the genuine
+    hostnames resolve to them (only those: every other name resolves as before) and their certificate
+    verifies, through the standard CA variables (requests' `verify=True` reads REQUESTS_CA_BUNDLE).
+    A process of its own gets the same from stack.runner.run_in_step / run_action."""
+    addresses = ecr_names.addresses(stack.config)
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return real(addresses.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    for name, value in ecr_names.ca_environment(str(ecr_names.ca_bundle(stack.config))).items():
+        monkeypatch.setenv(name, value)
     return stack

@@ -18,7 +18,7 @@ from stack.base_image import ensure_base_image
 from stack.client import StackClient
 from stack.config import REPO_ROOT
 from stack.runner import RunnerStep
-from tests.helpers import HIGH_FINDING, action_code_files, queue_findings
+from tests.helpers import HIGH_FINDING, action_code_files, ecr_login, queue_findings
 
 pytestmark = pytest.mark.stack
 
@@ -47,18 +47,24 @@ def action_image(stack: StackClient) -> docker.models.images.Image:
 
 
 def run_as_runner(
-    stack: StackClient, image: docker.models.images.Image, step: RunnerStep, environment: dict[str, str]
+    stack: StackClient,
+    image: docker.models.images.Image,
+    step: RunnerStep,
+    environment: dict[str, str],
+    entrypoint: list[str] | None = None,
 ) -> tuple[int, str]:
     """(exit code, log) of the step, run as the runner's `docker run --rm --workdir /github/workspace`."""
     container = stack.docker().containers.run(
         image.id,
+        entrypoint=entrypoint,
         detach=True,
         working_dir="/github/workspace",
         environment=environment,
-        volumes=step.container_mounts(stack.config.docker_socket),
+        volumes=step.container_mounts(stack),
         # The runner puts the step on the job's network; here that is the host's, where the stack's
         # gateway and OIDC endpoint listen on loopback.
         network_mode="host",
+        extra_hosts=step.container_hosts(stack),
     )
     try:
         status = container.wait(timeout=300)["StatusCode"]
@@ -96,6 +102,44 @@ def test_the_image_built_from_the_dockerfile_pushes_and_reports_like_the_action(
     # Workflow commands reach the runner's log from the container, relative to the mounted workspace.
     assert "::warning file=app/Dockerfile,line=1,title=CVE-2024-1111 in busybox::" in log
     assert digest in step.summary_file.read_text()
+
+
+PUSH_BY_DIGEST = """
+import os, sys, docker
+from ecr_action.build import RegistryCredentials
+from ecr_action.registry import push_by_digest
+host, repository, image_id = sys.argv[1:]
+login = RegistryCredentials(host, "AWS", os.environ["REGISTRY_PASSWORD"])
+pushed = push_by_digest(docker.from_env().api, image_id, repository=repository, login=login, attempts=2,
+                        max_seconds=60, log=print)
+print(pushed.digest)
+"""
+
+
+def test_the_image_pushes_through_the_registry_api_under_the_ecr_hostname(
+    stack: StackClient, action_image: docker.models.images.Image, tmp_path: Path, unique_name: str
+) -> None:
+    """In the action's container as the runner runs it: the ECR hostname resolves to the registry, its
+    certificate verifies against the mounted CA bundle, and an untagged push lands in ECR."""
+    stack.ecr().create_repository(repositoryName=unique_name)
+    host, auth = ecr_login(stack, stack.default_account)
+    app = write_app(tmp_path / "app", marker=tmp_path.name)
+    image_id = stack.docker().images.build(path=str(app), rm=True)[0].id
+    step = RunnerStep.in_directory(tmp_path / "runner")
+    environment = {
+        **step.container_environment(stack, None, {}),
+        "PYTHONPATH": "/app",
+        "REGISTRY_PASSWORD": auth["password"],
+    }
+    script = ["/opt/venv/bin/python", "-c", PUSH_BY_DIGEST, host, unique_name, image_id]
+
+    status, log = run_as_runner(stack, action_image, step, environment, entrypoint=script)
+
+    assert status == 0, log
+    digest = log.split()[-1]
+    assert stack.registry_manifest(unique_name, digest).status_code == 200
+    details = stack.ecr().describe_images(repositoryName=unique_name, imageIds=[{"imageDigest": digest}])
+    assert [d.get("imageTags", []) for d in details["imageDetails"]] == [[]]
 
 
 def test_the_image_holds_only_the_action_s_code(stack: StackClient, action_image: docker.models.images.Image) -> None:

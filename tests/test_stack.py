@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +15,9 @@ import jwt
 import pytest
 import requests
 
-from stack import arm64, buildkit
+from stack import arm64, buildkit, ecr_names
 from stack.client import StackClient
+from stack.runner import RunnerStep, run_in_step
 from tests.helpers import build_and_push, ecr_login
 
 pytestmark = pytest.mark.stack
@@ -55,6 +58,96 @@ def test_push_needs_the_ecr_token_and_ecr_sees_the_registry_digest(
     assert served.headers["Docker-Content-Digest"] == digest
     images = ecr.describe_images(repositoryName=unique_name)["imageDetails"]
     assert [(image["imageDigest"], image["imageTags"]) for image in images] == [(digest, ["v1"])]
+
+
+RESOLVE_AND_GET = """
+import json, os, socket, sys, requests
+seen = {}
+for host in sys.argv[1:]:
+    try:
+        status = requests.get(f"https://{host}/v2/", timeout=10).status_code
+    except requests.exceptions.SSLError as error:
+        status = "SSLError"
+    seen[host] = [socket.gethostbyname(host), status]
+print(json.dumps({"cwd": os.getcwd(), "hosts": seen}))
+"""
+
+
+def test_a_steps_process_reaches_the_registries_under_their_ecr_hostnames_with_tls_verified(
+    stack: StackClient, tmp_path: Path
+) -> None:
+    """As run_action runs the action: the genuine hostnames resolve to the registries (the fault region's
+    to the fault proxy), whose certificate verifies against the step's CA bundle and not without it."""
+    step = RunnerStep.in_directory(tmp_path / "runner")
+    environment = step.environment(stack, None, {})
+    hosts = [
+        stack.config.registry(stack.default_account, stack.region).host,
+        stack.config.registry(stack.other_account, stack.fault_region).host,
+    ]
+    addresses = ecr_names.addresses(stack.config)
+    command = [sys.executable, "-c", RESOLVE_AND_GET, *hosts]
+
+    verified = run_in_step(command, environment, timeout=60)
+    assert verified.returncode == 0, verified.stderr
+    seen = json.loads(verified.stdout)
+    assert seen == {"cwd": os.getcwd(), "hosts": {host: [addresses[host], 401] for host in hosts}}
+
+    without_bundle = {k: v for k, v in environment.items() if k not in ecr_names.ca_environment("")}
+    unverified = run_in_step(command, without_bundle, timeout=60)
+    assert unverified.returncode == 0, unverified.stderr
+    assert json.loads(unverified.stdout)["hosts"] == {host: [addresses[host], "SSLError"] for host in hosts}
+
+
+def test_a_manifest_pushed_by_digest_is_in_ecr_untagged(stack: StackClient, app_dir: Path, unique_name: str) -> None:
+    """Pushed through the registry API without a tag (as a multi-platform image's children are): ECR lists
+    it untagged and serves it by digest."""
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name)
+    build_and_push(stack, app_dir, unique_name, "v1")
+    tagged = stack.registry_manifest(unique_name, "v1")
+    variant = tagged.content + b"\n"  # the same image in other bytes: another manifest, another digest
+    digest = f"sha256:{hashlib.sha256(variant).hexdigest()}"
+
+    put = stack.put_registry_manifest(unique_name, digest, variant, tagged.headers["Content-Type"])
+    assert put.status_code == 201, put.text
+
+    details = ecr.describe_images(repositoryName=unique_name, imageIds=[{"imageDigest": digest}])["imageDetails"]
+    assert [(d["imageDigest"], d.get("imageTags", [])) for d in details] == [(digest, [])]
+    images = ecr.batch_get_image(repositoryName=unique_name, imageIds=[{"imageDigest": digest}])["images"]
+    assert [image["imageManifest"] for image in images] == [variant.decode()]
+    every = ecr.describe_images(repositoryName=unique_name)["imageDetails"]
+    assert sorted(len(d.get("imageTags", [])) for d in every) == [0, 1]
+
+
+def test_an_index_is_refused_unless_the_repository_has_its_children(
+    stack: StackClient, app_dir: Path, unique_name: str
+) -> None:
+    ecr = stack.ecr()
+    ecr.create_repository(repositoryName=unique_name)
+    digest = build_and_push(stack, app_dir, unique_name, "v1")
+    served = stack.registry_manifest(unique_name, digest)
+    child = {
+        "mediaType": served.headers["Content-Type"],
+        "digest": digest,
+        "size": len(served.content),
+        "platform": {"architecture": "amd64", "os": "linux"},
+    }
+    elsewhere = {**child, "digest": f"sha256:{'0' * 64}", "platform": {"architecture": "arm64", "os": "linux"}}
+    list_type = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+    def put_index(children: list[dict]) -> dict:
+        index = json.dumps({"schemaVersion": 2, "mediaType": list_type, "manifests": children})
+        return ecr.put_image(
+            repositoryName=unique_name, imageManifest=index, imageManifestMediaType=list_type, imageTag="multi"
+        )
+
+    with pytest.raises(ecr.exceptions.ReferencedImagesNotFoundException, match=elsewhere["digest"]):
+        put_index([child, elsewhere])
+    assert stack.registry_manifest(unique_name, "multi").status_code == 404
+    assert [d.get("imageTags") for d in ecr.describe_images(repositoryName=unique_name)["imageDetails"]] == [["v1"]]
+
+    put_index([child])
+    assert stack.registry_manifest(unique_name, "multi").status_code == 200
 
 
 def test_pull_by_digest_through_the_engine(stack: StackClient, app_dir: Path, unique_name: str) -> None:
