@@ -83,7 +83,13 @@ def test_the_image_built_from_the_dockerfile_pushes_and_reports_like_the_action(
     environment = step.container_environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none"},
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "network": "none",
+        },
     )
 
     status, log = run_as_runner(stack, action_image, step, environment)

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -267,7 +268,9 @@ def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
 def test_push_false_builds_without_aws(stack: StackClient, step: RunnerStep, unique_name: str) -> None:
     # No role and no token request variables: a fork's pull request can still check that the image builds.
     environment = step.environment(
-        stack, None, {"aws-region": stack.region, "repository": unique_name, "context": "app", "network": "none", "push": "false"}
+        stack,
+        None,
+        {"aws-region": stack.region, "repository": unique_name, "context": "app", "network": "none", "push": "false"},
     )
     result = run_action(environment)
 
@@ -332,8 +335,9 @@ def test_an_engine_that_does_not_answer_stops_the_run_before_aws_changes(
 def test_a_cancelled_run_ends_stop_commands_and_names_the_stage(
     stack: StackClient, step: RunnerStep, role: str, unique_name: str, tmp_path: Path, signal_number: int
 ) -> None:
+    marker = uuid.uuid4().hex  # a step never run before: a cached one would print nothing
     (step.workspace / "app" / "Dockerfile").write_text(
-        f'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo {tmp_path.name}; sleep 60"]\n'
+        f'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo {marker}; sleep 60"]\n'
     )
     environment = step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name))
     process = subprocess.Popen(
@@ -343,7 +347,7 @@ def test_a_cancelled_run_ends_stop_commands_and_names_the_stage(
     seen = []
     for line in process.stdout:
         seen.append(line.rstrip("\n"))
-        if tmp_path.name in line and "echo" not in line:
+        if marker in line and "echo" not in line:
             process.send_signal(signal_number)
             break
     rest, _ = process.communicate(timeout=60)

@@ -153,8 +153,16 @@ def test_registry_failures_in_a_row_are_retried_until_the_push_completes(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none",
-         "tags": "v1", "scan": "skip", "retries": "5"},
+        {
+            "aws-region": stack.fault_region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "network": "none",
+            "tags": "v1",
+            "scan": "skip",
+            "retries": "5",
+        },
     )
 
     result = run_timed(environment)
@@ -194,8 +202,15 @@ def test_past_the_retry_budget_one_error_and_no_success_output(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none",
-         "scan": "skip", **retry_inputs},
+        {
+            "aws-region": stack.fault_region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "network": "none",
+            "scan": "skip",
+            **retry_inputs,
+        },
     )
 
     result = run_timed(environment)
@@ -217,8 +232,16 @@ def test_the_time_budget_stops_retrying_on_time(
     environment = step.environment(
         stack,
         stack.github_job(),
-        {"aws-region": stack.fault_region, "role-to-assume": role, "repository": unique_name, "context": "app", "network": "none",
-         "scan": "skip", "retries": "20", "retry-max-seconds": str(budget)},
+        {
+            "aws-region": stack.fault_region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "network": "none",
+            "scan": "skip",
+            "retries": "20",
+            "retry-max-seconds": str(budget),
+        },
     )
 
     result = run_timed(environment)
@@ -268,14 +291,21 @@ def test_every_aws_call_is_retried_through_throttling_and_server_errors(
         stack.add_fault("aws", {"operation": operation}, throttling(operation))
         stack.add_fault("aws", {"operation": operation}, server_error(operation))
     stack.scan_results(
-        {"repositoryName": unique_name, "imageId": {}, "imageScanStatus": {"status": "COMPLETE"},
-         "imageScanFindings": {"findings": []}}
+        {
+            "repositoryName": unique_name,
+            "imageId": {},
+            "imageScanStatus": {"status": "COMPLETE"},
+            "imageScanFindings": {"findings": []},
+        }
     )
-    environment = through_fault_proxy(stack, step.environment(
+    environment = through_fault_proxy(
         stack,
-        stack.github_job(),
-        app_inputs(stack, role, unique_name, **{"tags": "v1, latest", "lifecycle-policy": json.dumps(LIFECYCLE)}),
-    ))
+        step.environment(
+            stack,
+            stack.github_job(),
+            app_inputs(stack, role, unique_name, **{"tags": "v1, latest", "lifecycle-policy": json.dumps(LIFECYCLE)}),
+        ),
+    )
 
     result = run_timed(environment)
 
@@ -305,11 +335,14 @@ def test_aws_calls_past_the_bound_fail_with_one_clear_error(
 ) -> None:
     stack = faults
     stack.add_fault("aws", {"operation": operation}, respond, times=None)
-    environment = through_fault_proxy(stack, step.environment(
+    environment = through_fault_proxy(
         stack,
-        stack.github_job(),
-        app_inputs(stack, role, unique_name, **{"retries": str(retries)}),
-    ))
+        step.environment(
+            stack,
+            stack.github_job(),
+            app_inputs(stack, role, unique_name, **{"retries": str(retries)}),
+        ),
+    )
 
     result = run_timed(environment)
 
@@ -325,10 +358,14 @@ def test_aws_calls_past_the_bound_fail_with_one_clear_error(
 def test_a_trust_refusal_is_asked_once(faults: StackClient, step: RunnerStep, unique_name: str) -> None:
     stack = faults
     role = stack.github_role(unique_name.replace("/", "-"), subjects=("repo:octo-org/other:*",))
-    environment = through_fault_proxy(stack, step.environment(
-        stack, stack.github_job(),
-        app_inputs(stack, role, unique_name),
-    ))
+    environment = through_fault_proxy(
+        stack,
+        step.environment(
+            stack,
+            stack.github_job(),
+            app_inputs(stack, role, unique_name),
+        ),
+    )
 
     result = run_timed(environment)
 
@@ -350,7 +387,8 @@ def test_the_token_endpoint_failing(
     stack = faults
     stack.add_fault("aws", {"path": "^/idtoken"}, {"status": status, "body": "{}"}, times=None)
     environment = step.environment(
-        stack, stack.github_job(),
+        stack,
+        stack.github_job(),
         app_inputs(stack, role, unique_name),
     )
     environment["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"{stack.config.fault_proxy_url}/idtoken?api-version=2.0"
@@ -372,7 +410,8 @@ def test_the_token_endpoint_down_is_a_clear_error_on_time(
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     environment = step.environment(
-        stack, stack.github_job(),
+        stack,
+        stack.github_job(),
         app_inputs(stack, role, unique_name),
     )
     environment["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"http://127.0.0.1:{closed_port}/idtoken?api-version=2.0"
@@ -394,15 +433,23 @@ def test_a_refused_registry_login_is_one_specific_error_without_retries(
     stale_token = {
         "status": 200,
         "headers": {"Content-Type": "application/x-amz-json-1.1"},
-        "body": json.dumps({"authorizationData": [
-            {"authorizationToken": token, "expiresAt": time.time() + 3600, "proxyEndpoint": f"https://{host}"}
-        ]}),
+        "body": json.dumps(
+            {
+                "authorizationData": [
+                    {"authorizationToken": token, "expiresAt": time.time() + 3600, "proxyEndpoint": f"https://{host}"}
+                ]
+            }
+        ),
     }
     stack.add_fault("aws", {"operation": "GetAuthorizationToken"}, stale_token, times=None)
-    environment = through_fault_proxy(stack, step.environment(
-        stack, stack.github_job(),
-        app_inputs(stack, role, unique_name),
-    ))
+    environment = through_fault_proxy(
+        stack,
+        step.environment(
+            stack,
+            stack.github_job(),
+            app_inputs(stack, role, unique_name),
+        ),
+    )
 
     result = run_timed(environment)
 
@@ -421,7 +468,8 @@ def test_a_scan_that_never_completes_ends_at_the_deadline(
     timeout = 3
     stack.scan_delay(unique_name, 600)
     environment = step.environment(
-        stack, stack.github_job(),
+        stack,
+        stack.github_job(),
         app_inputs(stack, role, unique_name, **{"scan-timeout": str(timeout), "scan-poll-interval": "1"}),
     )
 
@@ -444,7 +492,8 @@ def test_two_runs_racing_on_a_new_repository_both_succeed(
         "aws-region": stack.region,
         "role-to-assume": role,
         "repository": unique_name,
-        "context": "app", "network": "none",
+        "context": "app",
+        "network": "none",
         "tags": "v1, latest",
         "image-tag-mutability": "IMMUTABLE",
         "lifecycle-policy": json.dumps(LIFECYCLE),

@@ -26,8 +26,10 @@ from stack.runner import SHA, RunnerStep, declared_inputs, run_action
 from tests.helpers import app_inputs
 
 ROLE = "arn:aws:iam::123456789012:role/ecr-push"
-LIFECYCLE = '{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan",' \
+LIFECYCLE = (
+    '{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan",'
     '"countNumber":5},"action":{"type":"expire"}}]}'
+)
 
 
 # The runner's reading of workflow commands -----------------------------------------------------------
@@ -113,8 +115,9 @@ BAD_INPUTS = [
     BadInput("tag-leading-dash", {"tags": "-x"}, ("tags",)),
     BadInput("tag-too-long", {"tags": "t" * 129}, ("tags",)),
     BadInput("tag-among-good", {"tags": "v1, bad tag, v2"}, ("tags",)),
-    BadInput("tag-command", {"tags": "v1\n::set-output name=image-digest::sha256:forged"}, ("tags",),
-             in_subprocess=True),
+    BadInput(
+        "tag-command", {"tags": "v1\n::set-output name=image-digest::sha256:forged"}, ("tags",), in_subprocess=True
+    ),
     BadInput("tags-only-separators", {"tags": ", ,"}, ("tags",)),
     BadInput("role-short-account", {"role-to-assume": "arn:aws:iam::123:role/x"}, ("role-to-assume",)),
     BadInput("role-is-user", {"role-to-assume": "arn:aws:iam::123456789012:user/x"}, ("role-to-assume",)),
@@ -143,8 +146,11 @@ BAD_INPUTS = [
     BadInput("encryption-unknown", {"encryption-type": "DES"}, ("encryption-type",)),
     BadInput("lifecycle-no-rules", {"lifecycle-policy": '{"rules": []}'}, ("lifecycle-policy",)),
     BadInput("lifecycle-not-json", {"lifecycle-policy": "{not json"}, ("lifecycle-policy",)),
-    BadInput("repository-policy-bad-statement", {"repository-policy": '{"Version": "2012-10-17", "Statement": 1}'},
-             ("repository-policy",)),
+    BadInput(
+        "repository-policy-bad-statement",
+        {"repository-policy": '{"Version": "2012-10-17", "Statement": 1}'},
+        ("repository-policy",),
+    ),
     BadInput("repository-policy-file-outside", {"repository-policy": "../../etc/passwd"}, ("repository-policy",)),
     BadInput("repository-policy-file-not-json", {"repository-policy": "policies/bad.json"}, ("repository-policy",)),
     BadInput("context-outside", {"context": "../"}, ("context",)),
@@ -168,8 +174,12 @@ BAD_INPUTS = [
     BadInput("role-chaining-without-role", {"role-to-assume": "", "role-chaining": "true"}, ("role-chaining",)),
     BadInput("kms-key-with-aes", {"encryption-type": "AES256", "kms-key": "alias/x"}, ("kms-key",)),
     BadInput("baseline-tag-bad", {"baseline-tag": "bad tag"}, ("baseline-tag",)),
-    BadInput("three-at-once", {"fail-on": "severe", "tags": "a b", "retries": "x"}, ("tags", "retries", "fail-on"),
-             in_subprocess=True),
+    BadInput(
+        "three-at-once",
+        {"fail-on": "severe", "tags": "a b", "retries": "x"},
+        ("tags", "retries", "fail-on"),
+        in_subprocess=True,
+    ),
 ]
 
 
@@ -198,8 +208,11 @@ def existing_repository(stack: StackClient) -> ExistingRepository:
     """A repository the bad inputs name: it must come out of every run exactly as it went in."""
     name = f"security/existing-{uuid.uuid4().hex[:8]}"
     ecr = stack.ecr()
-    ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": False},
-                          tags=[{"Key": "owner", "Value": "terraform"}])
+    ecr.create_repository(
+        repositoryName=name,
+        imageScanningConfiguration={"scanOnPush": False},
+        tags=[{"Key": "owner", "Value": "terraform"}],
+    )
     ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=LIFECYCLE)
 
     def snapshot() -> object:
@@ -245,8 +258,15 @@ def test_a_bad_input_is_named_before_anything_runs(
 ) -> None:
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_workspace(step.workspace)
-    inputs = {"aws-region": "us-east-1", "role-to-assume": ROLE, "repository": "security/existing",
-              "context": "app", "network": "none", "tags": "v1", **case.inputs}
+    inputs = {
+        "aws-region": "us-east-1",
+        "role-to-assume": ROLE,
+        "repository": "security/existing",
+        "context": "app",
+        "network": "none",
+        "tags": "v1",
+        **case.inputs,
+    }
     environment = {f"INPUT_{name.upper()}": value for name, value in {**declared_inputs(), **inputs}.items()} | {
         "GITHUB_SHA": SHA,
         "GITHUB_WORKSPACE": str(step.workspace),
@@ -276,8 +296,15 @@ def test_a_bad_input_is_named_and_nothing_in_aws_is_touched(
     stack = faults
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_workspace(step.workspace)
-    inputs = {"aws-region": stack.region, "role-to-assume": ROLE, "repository": existing_repository.name,
-              "context": "app", "network": "none", "tags": "v1", **case.inputs}
+    inputs = {
+        "aws-region": stack.region,
+        "role-to-assume": ROLE,
+        "repository": existing_repository.name,
+        "context": "app",
+        "network": "none",
+        "tags": "v1",
+        **case.inputs,
+    }
     environment = step.environment(stack, stack.github_job(), inputs)
     # Any AWS or token request the run made would reach the fault proxy, which records it.
     environment["AWS_ENDPOINT_URL"] = stack.config.fault_proxy_url
@@ -305,7 +332,8 @@ def test_hostile_input_values_cannot_forge_commands(stack: StackClient, tmp_path
         "repository": "app\n::set-output name=image-uri::forged",
         "tags": "v1%0A::error::percent\n::stop-commands::abc",
         "target": "x",
-        "context": "app", "network": "none",
+        "context": "app",
+        "network": "none",
         "fail-on": "::warning::w",
     }
     result = run_action(step.environment(stack, None, hostile))
@@ -349,11 +377,20 @@ def test_build_output_is_never_read_as_a_command(stack: StackClient, tmp_path: P
     for run in ("first", "second"):
         step = RunnerStep.in_directory(tmp_path / run)
         write_hostile_build(step.workspace / "app")
-        result = run_action(step.environment(
-            stack, None,
-            {"aws-region": stack.region, "repository": "security/hostile-build", "context": "app", "network": "none", "push": "false",
-             "no-cache": "true"},
-        ))
+        result = run_action(
+            step.environment(
+                stack,
+                None,
+                {
+                    "aws-region": stack.region,
+                    "repository": "security/hostile-build",
+                    "context": "app",
+                    "network": "none",
+                    "push": "false",
+                    "no-cache": "true",
+                },
+            )
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         view = runner_commands(result.stdout)
         assert {command.name for command in view.commands} <= {"group", "endgroup", "stop-commands"}
@@ -368,10 +405,19 @@ def test_build_output_is_never_read_as_a_command(stack: StackClient, tmp_path: P
 def test_a_failing_build_message_cannot_add_a_command(stack: StackClient, tmp_path: Path) -> None:
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_build(step.workspace / "app", fail=True)
-    result = run_action(step.environment(
-        stack, None, {"aws-region": stack.region, "repository": "security/hostile-build", "context": "app", "network": "none",
-                      "push": "false"},
-    ))
+    result = run_action(
+        step.environment(
+            stack,
+            None,
+            {
+                "aws-region": stack.region,
+                "repository": "security/hostile-build",
+                "context": "app",
+                "network": "none",
+                "push": "false",
+            },
+        )
+    )
 
     assert result.returncode == 1
     view = runner_commands(result.stdout)
@@ -410,14 +456,18 @@ def no_arrangement(stack: StackClient, repository: str) -> None:
 
 
 def refuse_creation(stack: StackClient, repository: str) -> None:
-    denied = {"status": 400, "headers": {"Content-Type": "application/x-amz-json-1.1"},
-              "body": json.dumps({"__type": "AccessDeniedException", "message": "not authorized"})}
+    denied = {
+        "status": 400,
+        "headers": {"Content-Type": "application/x-amz-json-1.1"},
+        "body": json.dumps({"__type": "AccessDeniedException", "message": "not authorized"}),
+    }
     stack.add_fault("aws", {"operation": "CreateRepository", "repository": repository}, denied, times=None)
 
 
 def fail_manifest_puts(stack: StackClient, repository: str) -> None:
-    stack.registry_fault({"method": "PUT", "path": "/manifests/", "repository": repository},
-                         {"status": 500, "body": "down"}, times=None)
+    stack.registry_fault(
+        {"method": "PUT", "path": "/manifests/", "repository": repository}, {"status": 500, "body": "down"}, times=None
+    )
 
 
 def never_finish_scans(stack: StackClient, repository: str) -> None:
@@ -425,8 +475,14 @@ def never_finish_scans(stack: StackClient, repository: str) -> None:
 
 
 def hostile_findings(stack: StackClient, repository: str) -> None:
-    stack.scan_results({"repositoryName": repository, "imageId": {}, "imageScanStatus": {"status": "COMPLETE"},
-                        "imageScanFindings": {"findings": [HOSTILE_FINDING]}})
+    stack.scan_results(
+        {
+            "repositoryName": repository,
+            "imageId": {},
+            "imageScanStatus": {"status": "COMPLETE"},
+            "imageScanFindings": {"findings": [HOSTILE_FINDING]},
+        }
+    )
 
 
 STAGES = [
@@ -454,7 +510,8 @@ def test_secrets_appear_only_in_mask_commands(
         write_app(step.workspace / "app", marker=unique_name)
     stage.arrange(stack, unique_name)
     environment = step.environment(
-        stack, stack.github_job(),
+        stack,
+        stack.github_job(),
         app_inputs(stack, role, unique_name, **{**stage.inputs}),
     )
     if stage.through_fault_proxy:
