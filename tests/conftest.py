@@ -5,6 +5,7 @@ Tests that use it are marked `stack` automatically; `pytest -m "not stack"` runs
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from stack import control, ecr_names
 from stack.apps import write_app, write_multiarch_app
 from stack.client import StackClient
 from stack.config import StackConfig
+from tests.helpers import LIFECYCLE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,3 +90,20 @@ def ecr_hosts(stack: StackClient, monkeypatch: pytest.MonkeyPatch) -> StackClien
     for name, value in ecr_names.ca_environment(str(ecr_names.ca_bundle(stack.config))).items():
         monkeypatch.setenv(name, value)
     return stack
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A workspace with the files the input tests name: Dockerfiles, a lifecycle policy, an ignore-file."""
+    root = (tmp_path / "workspace").resolve()
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "Dockerfile").write_text("FROM scratch\n")
+    (root / "app" / "Containerfile").write_text("FROM scratch\n")
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "src").mkdir()
+    (root / "src" / "main.py").write_text("")
+    (root / "empty").mkdir()
+    (root / "reports").mkdir()
+    (root / "lifecycle.json").write_text(json.dumps(LIFECYCLE, indent=2))
+    (root / "ignore.yml").write_text("- id: CVE-2024-1234\n  reason: not reachable\n")
+    return root

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
+from ecr_action.errors import InputError
+from ecr_action.inputs import INPUT_SPECS, INPUTS, Inputs, read_github_context, read_inputs
 from stack.client import StackClient
 from stack.config import REPO_ROOT
 
@@ -85,3 +91,57 @@ def queue_findings(stack: StackClient, repository: str, *findings: dict, account
         },
         account_id=account_id,
     )
+
+
+# Inputs as the runner passes them ------------------------------------------------------------------
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+SHA = "0123456789abcdef0123456789abcdef01234567"
+LIFECYCLE = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 7,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
+ROLE = "arn:aws:iam::123456789012:role/deploy"
+
+
+def runner_environment(workspace: Path, inputs: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the runner sets: every declared input (its default, else empty) and the GITHUB_* variables."""
+    environment = {spec.variable: spec.default or "" for spec in INPUT_SPECS}
+    environment.update(
+        {
+            "INPUT_AWS-REGION": "eu-west-1",
+            "INPUT_REPOSITORY": "team/app",
+            "GITHUB_REPOSITORY": "octo/shop",
+            "GITHUB_SHA": SHA,
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_RUN_ID": "1234567890",
+            "GITHUB_RUN_ATTEMPT": "2",
+            "GITHUB_WORKFLOW": "release",
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_ACTOR": "octocat",
+            "GITHUB_WORKSPACE": str(workspace),
+            "RUNNER_DEBUG": "",
+        }
+    )
+    environment.update({INPUTS[name].variable: value for name, value in (inputs or {}).items()})
+    return environment
+
+
+def read(environment: Mapping[str, str]) -> Inputs:
+    return read_inputs(environment, read_github_context(environment), now=lambda: NOW)
+
+
+def problems_of(environment: Mapping[str, str]) -> list[str]:
+    with pytest.raises(InputError) as raised:
+        read(environment)
+    return raised.value.problems

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from ecr_action.findings import Severity
 from ecr_action.ignores import IgnoreEntry
 from ecr_action.inputs import (
     INPUT_SPECS,
-    INPUTS,
     EncryptionType,
     FailOn,
     GitHubContext,
@@ -28,17 +26,8 @@ from ecr_action.inputs import (
     read_inputs,
 )
 from ecr_action.inputs.choices import Builder, CacheTo
+from tests.helpers import NOW, ROLE, SHA, problems_of, read, runner_environment
 
-NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-SHA = "0123456789abcdef0123456789abcdef01234567"
-LIFECYCLE = {
-    "rules": [{
-        "rulePriority": 1,
-        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                      "countNumber": 7},
-        "action": {"type": "expire"},
-    }]
-}
 LIFECYCLE_CANONICAL = (
     '{"rules":[{"action":{"type":"expire"},"rulePriority":1,"selection":{"countNumber":7,'
     '"countType":"sinceImagePushed","countUnit":"days","tagStatus":"untagged"}}]}'
@@ -46,55 +35,6 @@ LIFECYCLE_CANONICAL = (
 REPOSITORY_POLICY_CANONICAL = (
     '{"Statement":[{"Action":"ecr:BatchGetImage","Effect":"Allow","Principal":"*"}],"Version":"2012-10-17"}'
 )
-ROLE = "arn:aws:iam::123456789012:role/deploy"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = (tmp_path / "workspace").resolve()
-    (root / "app").mkdir(parents=True)
-    (root / "app" / "Dockerfile").write_text("FROM scratch\n")
-    (root / "app" / "Containerfile").write_text("FROM scratch\n")
-    (root / "Dockerfile").write_text("FROM scratch\n")
-    (root / "src").mkdir()
-    (root / "src" / "main.py").write_text("")
-    (root / "empty").mkdir()
-    (root / "reports").mkdir()
-    (root / "lifecycle.json").write_text(json.dumps(LIFECYCLE, indent=2))
-    (root / "ignore.yml").write_text("- id: CVE-2024-1234\n  reason: not reachable\n")
-    return root
-
-
-def runner_environment(workspace: Path, inputs: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What the runner sets: every declared input (its default, else empty) and the GITHUB_* variables."""
-    environment = {spec.variable: spec.default or "" for spec in INPUT_SPECS}
-    environment.update({
-        "INPUT_AWS-REGION": "eu-west-1",
-        "INPUT_REPOSITORY": "team/app",
-        "GITHUB_REPOSITORY": "octo/shop",
-        "GITHUB_SHA": SHA,
-        "GITHUB_REF": "refs/heads/main",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_RUN_ID": "1234567890",
-        "GITHUB_RUN_ATTEMPT": "2",
-        "GITHUB_WORKFLOW": "release",
-        "GITHUB_EVENT_NAME": "push",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_WORKSPACE": str(workspace),
-        "RUNNER_DEBUG": "",
-    })
-    environment.update({INPUTS[name].variable: value for name, value in (inputs or {}).items()})
-    return environment
-
-
-def read(environment: Mapping[str, str]) -> Inputs:
-    return read_inputs(environment, read_github_context(environment), now=lambda: NOW)
-
-
-def problems_of(environment: Mapping[str, str]) -> list[str]:
-    with pytest.raises(InputError) as raised:
-        read(environment)
-    return raised.value.problems
 
 
 def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
