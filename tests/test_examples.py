@@ -89,6 +89,7 @@ def test_there_is_an_example_for_each_use() -> None:
         "reusable-ecr-build.yml",
         "caller-other-org.yml",
         "matrix-accounts.yml",
+        "multi-arch-native-runners.yml",
     }
     assert {p.name for p in PROJECT_WORKFLOWS} == {"ci.yml", "release.yml"}
 
