@@ -54,6 +54,12 @@ def push_outputs(repository_uri: str, pushed: PushResult, account_id: str) -> di
     }
 
 
+def platform_digests_output(platform_digests: Mapping[str, str]) -> dict[Output, str]:
+    """`platform-digests`: each platform image's digest by platform (`ScanOutcome.platform_digests`, or the
+    push's own), a JSON object; `{}` for a single-platform image."""
+    return {Output.PLATFORM_DIGESTS: json.dumps(dict(platform_digests), separators=(",", ":"))}
+
+
 def report_and_gate(run: RunReport, workflow: Workflow) -> None:
     inputs, outcome = run.inputs, run.outcome
     verdict = evaluate(
@@ -64,6 +70,7 @@ def report_and_gate(run: RunReport, workflow: Workflow) -> None:
         baseline=run.baseline,
         baseline_tag=inputs.baseline_tag or "",
         declared_counts=outcome.declared_counts,
+        platform_declared_counts={scanned.platform: scanned.declared_counts for scanned in outcome.platforms},
     )
     warnings = run.ignores.warnings(_workspace_relative(inputs, inputs.ignore_file) if inputs.ignore_file else "ignore")
     for warning in warnings:
@@ -102,6 +109,7 @@ def report_and_gate(run: RunReport, workflow: Workflow) -> None:
                     tags=run.pushed.tags,
                     timings=dict(run.timings),
                     warnings=(*warnings, *run.notes),
+                    platforms=outcome.platforms,
                 )
             )
         )
