@@ -43,21 +43,20 @@ class RunReport:
         return self.pushed.image_uri(self.repository_uri)
 
 
-def push_outputs(repository_uri: str, pushed: PushResult, account_id: str) -> dict[Output, str]:
+def push_outputs(
+    repository_uri: str, pushed: PushResult, account_id: str, platform_digests: Mapping[str, str] | None = None
+) -> dict[Output, str]:
+    """The outputs about the pushed image. `platform_digests`: each platform image's digest by platform, for
+    a multi-platform image (the push's, or `ScanOutcome.platform_digests`); none for a single-platform one."""
     return {
         Output.REGISTRY: repository_uri.split("/", 1)[0],
         Output.REPOSITORY_URI: repository_uri,
         Output.IMAGE_URI: pushed.image_uri(repository_uri),
         Output.IMAGE_DIGEST: pushed.digest,
+        Output.PLATFORM_DIGESTS: json.dumps(dict(platform_digests or {}), separators=(",", ":")),
         Output.TAGS: json.dumps(list(pushed.tags)),
         Output.AWS_ACCOUNT_ID: account_id,
     }
-
-
-def platform_digests_output(platform_digests: Mapping[str, str]) -> dict[Output, str]:
-    """`platform-digests`: each platform image's digest by platform (`ScanOutcome.platform_digests`, or the
-    push's own), a JSON object; `{}` for a single-platform image."""
-    return {Output.PLATFORM_DIGESTS: json.dumps(dict(platform_digests), separators=(",", ":"))}
 
 
 def report_and_gate(run: RunReport, workflow: Workflow) -> None:

@@ -2,17 +2,41 @@ from __future__ import annotations
 
 import json
 
-from ecr_action.results import platform_digests_output
+import pytest
 
-AMD64_DIGEST, ARM64_DIGEST = "sha256:" + "2" * 64, "sha256:" + "3" * 64
+from ecr_action.push import PushResult
+from ecr_action.results import push_outputs
 
-
-def test_platform_digests_output_is_a_json_object_by_platform() -> None:
-    value = platform_digests_output({"linux/amd64": AMD64_DIGEST, "linux/arm64": ARM64_DIGEST})
-
-    assert value == {"platform-digests": f'{{"linux/amd64":"{AMD64_DIGEST}","linux/arm64":"{ARM64_DIGEST}"}}'}
-    assert json.loads(value["platform-digests"]) == {"linux/amd64": AMD64_DIGEST, "linux/arm64": ARM64_DIGEST}
+REPOSITORY_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app"
+INDEX_DIGEST, AMD64_DIGEST, ARM64_DIGEST = ("sha256:" + digit * 64 for digit in "123")
+PUSHED = PushResult(INDEX_DIGEST, ("v1",), uploaded=True, added_tags=("v1",), unchanged_tags=())
 
 
-def test_platform_digests_of_a_single_platform_image_is_an_empty_object() -> None:
-    assert platform_digests_output({}) == {"platform-digests": "{}"}
+def test_push_outputs() -> None:
+    assert push_outputs(REPOSITORY_URI, PUSHED, "123456789012") == {
+        "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        "repository-uri": REPOSITORY_URI,
+        "image-uri": f"{REPOSITORY_URI}@{INDEX_DIGEST}",
+        "image-digest": INDEX_DIGEST,
+        "platform-digests": "{}",
+        "tags": '["v1"]',
+        "aws-account-id": "123456789012",
+    }
+
+
+@pytest.mark.parametrize(
+    ("platform_digests", "output"),
+    [
+        (None, "{}"),
+        ({}, "{}"),
+        (
+            {"linux/amd64": AMD64_DIGEST, "linux/arm64": ARM64_DIGEST},
+            f'{{"linux/amd64":"{AMD64_DIGEST}","linux/arm64":"{ARM64_DIGEST}"}}',
+        ),
+    ],
+)
+def test_platform_digests_is_a_json_object_by_platform(platform_digests: dict | None, output: str) -> None:
+    outputs = push_outputs(REPOSITORY_URI, PUSHED, "123456789012", platform_digests)
+
+    assert outputs["platform-digests"] == output
+    assert json.loads(output) == (platform_digests or {})
