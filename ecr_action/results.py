@@ -43,17 +43,14 @@ class RunReport:
         return self.pushed.image_uri(self.repository_uri)
 
 
-def push_outputs(
-    repository_uri: str, pushed: PushResult, account_id: str, platform_digests: Mapping[str, str] | None = None
-) -> dict[Output, str]:
-    """The outputs about the pushed image. `platform_digests`: each platform image's digest by platform, for
-    a multi-platform image (the push's, or `ScanOutcome.platform_digests`); none for a single-platform one."""
+def push_outputs(repository_uri: str, pushed: PushResult, account_id: str) -> dict[Output, str]:
     return {
         Output.REGISTRY: repository_uri.split("/", 1)[0],
         Output.REPOSITORY_URI: repository_uri,
         Output.IMAGE_URI: pushed.image_uri(repository_uri),
         Output.IMAGE_DIGEST: pushed.digest,
-        Output.PLATFORM_DIGESTS: json.dumps(dict(platform_digests or {}), separators=(",", ":")),
+        # Each platform image's digest; {} for a single-platform image.
+        Output.PLATFORM_DIGESTS: json.dumps(dict(pushed.platforms), separators=(",", ":")),
         Output.TAGS: json.dumps(list(pushed.tags)),
         Output.AWS_ACCOUNT_ID: account_id,
     }

@@ -104,11 +104,6 @@ class ScanOutcome:
     declared_counts: Mapping[Severity, int] = field(default_factory=dict)
     platforms: tuple[PlatformScan, ...] = ()  # an index's platform images, in its order; () for one image
 
-    @property
-    def platform_digests(self) -> dict[str, str]:
-        """Each platform image's digest by platform; empty for a single-platform image."""
-        return {scanned.platform: scanned.digest for scanned in self.platforms}
-
 
 class _Deadline:
     def __init__(self, seconds: float, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -27,7 +28,6 @@ def test_push_outputs() -> None:
 @pytest.mark.parametrize(
     ("platform_digests", "output"),
     [
-        (None, "{}"),
         ({}, "{}"),
         (
             {"linux/amd64": AMD64_DIGEST, "linux/arm64": ARM64_DIGEST},
@@ -35,8 +35,8 @@ def test_push_outputs() -> None:
         ),
     ],
 )
-def test_platform_digests_is_a_json_object_by_platform(platform_digests: dict | None, output: str) -> None:
-    outputs = push_outputs(REPOSITORY_URI, PUSHED, "123456789012", platform_digests)
+def test_platform_digests_is_a_json_object_by_platform(platform_digests: dict, output: str) -> None:
+    outputs = push_outputs(REPOSITORY_URI, replace(PUSHED, platforms=platform_digests), "123456789012")
 
     assert outputs["platform-digests"] == output
-    assert json.loads(output) == (platform_digests or {})
+    assert json.loads(output) == platform_digests

@@ -396,7 +396,6 @@ def test_an_index_has_a_result_per_platform_and_each_finding_once_with_its_platf
     # ECR counts nothing for an index: each platform's counts are checked against its own findings.
     assert outcome.declared_counts == {}
     assert (outcome.status, outcome.kind) == ("COMPLETE", ScanKind.BASIC)
-    assert outcome.platform_digests == {"linux/amd64": AMD64_DIGEST, "linux/arm64": ARM64_DIGEST}
     assert ATTESTATION_DIGEST not in looked_at(ecr)
     assert ecr.count("start_image_scan") == 0
 
@@ -511,7 +510,7 @@ def test_index_entries_that_are_platform_images(entry: dict, platform: str | Non
     outcome = wait(ecr, request(ScanMode.MANUAL, digest=INDEX_DIGEST))
 
     expected = {"linux/amd64": AMD64_DIGEST} | ({platform: entry["digest"]} if platform else {})
-    assert outcome.platform_digests == expected
+    assert {scanned.platform: scanned.digest for scanned in outcome.platforms} == expected
     assert set(looked_at(ecr)) == set(expected.values())
 
 
@@ -524,7 +523,7 @@ def test_an_index_without_a_platform_image_cannot_be_scanned() -> None:
 
 def test_a_single_platform_image_has_no_platforms() -> None:
     outcome = wait(FakeEcr({DIGEST: [COMPLETE]}), request())
-    assert (outcome.platforms, outcome.platform_digests) == ((), {})
+    assert outcome.platforms == ()
     assert [f.platforms for f in outcome.findings] == [()]
 
 
