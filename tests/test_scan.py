@@ -28,6 +28,7 @@ from ecr_action.scan import (
     tagged_digest,
     wait_for_scan,
 )
+from stack.apps import write_app
 from stack.client import StackClient
 from tests.helpers import build_and_push
 
@@ -685,24 +686,21 @@ def test_stack_manual_mode_starts_the_scan(stack: StackClient, ecr: Any, app_dir
     ]
 
 
-def put_index(ecr: Any, repository: str, platform_digest: str, tag: str) -> str:
-    """An OCI index over one pushed image, added through the API; returns its digest."""
-    image = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": platform_digest}])
-    platform_manifest = image["images"][0]["imageManifest"]
-    index = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": INDEX_TYPE,
-            "manifests": [
-                {
-                    "mediaType": image["images"][0]["imageManifestMediaType"],
-                    "digest": platform_digest,
-                    "size": len(platform_manifest.encode()),
-                    "platform": {"architecture": "amd64", "os": "linux"},
-                }
-            ],
-        }
-    )
+def put_index(ecr: Any, repository: str, platform_digest: str, tag: str, *more: tuple[str, str]) -> str:
+    """An OCI index over pushed images, added through the API; returns its digest. The first image is
+    linux/amd64, `more` are (digest, architecture)."""
+    manifests = []
+    for digest, architecture in ((platform_digest, "amd64"), *more):
+        image = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])["images"][0]
+        manifests.append(
+            {
+                "mediaType": image["imageManifestMediaType"],
+                "digest": digest,
+                "size": len(image["imageManifest"].encode()),
+                "platform": {"architecture": architecture, "os": "linux"},
+            }
+        )
+    index = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests})
     reply = ecr.put_image(
         repositoryName=repository, imageManifest=index, imageManifestMediaType=INDEX_TYPE, imageTag=tag
     )
@@ -726,6 +724,38 @@ def test_stack_scan_of_an_index_scans_its_platform_image(
     ]
     assert len(outcome.findings) == 4
     assert {finding.platforms for finding in outcome.findings} == {("linux/amd64",)}
+
+
+@pytest.mark.stack
+def test_stack_on_push_scan_of_two_platforms_reads_each_with_its_findings(
+    stack: StackClient, ecr: Any, tmp_path: Path, unique_name: str
+) -> None:
+    amd64 = pushed(stack, write_app(tmp_path / "amd64", marker="amd64"), unique_name, scan_on_push=True)
+    arm64 = build_and_push(stack, write_app(tmp_path / "arm64", marker="arm64"), unique_name, "arm64")
+    index_digest = put_index(ecr, unique_name, amd64, "multi", (arm64, "arm64"))
+    stack.scan_results(fixture_result("ecr_basic_findings.json", unique_name, amd64))
+    arm64_result = fixture_result("ecr_basic_findings.json", unique_name, arm64)
+    shared = arm64_result["imageScanFindings"]["findings"][0]
+    arm64_result["imageScanFindings"] = {
+        "findingSeverityCounts": {"CRITICAL": 1, "LOW": 1},
+        "findings": [shared, {"name": "CVE-2024-0999", "severity": "LOW", "attributes": []}],
+    }
+    stack.scan_results(arm64_result)
+
+    outcome = wait_for_scan(ecr, stack_request(unique_name, index_digest, ScanMode.ON_PUSH))
+
+    assert not outcome.started_by_action
+    assert [(scanned.platform, scanned.digest, dict(scanned.declared_counts)) for scanned in outcome.platforms] == [
+        ("linux/amd64", amd64, {Severity.CRITICAL: 1, Severity.HIGH: 1, Severity.MEDIUM: 1, Severity.LOW: 1}),
+        ("linux/arm64", arm64, {Severity.CRITICAL: 1, Severity.LOW: 1}),
+    ]
+    assert [(finding.vulnerability_id, finding.platforms) for finding in outcome.findings] == [
+        ("CVE-2024-0001", ("linux/amd64", "linux/arm64")),
+        ("CVE-2024-0002", ("linux/amd64",)),
+        ("CVE-2024-0003", ("linux/amd64",)),
+        ("CVE-2024-0004", ("linux/amd64",)),
+        ("CVE-2024-0999", ("linux/arm64",)),
+    ]
 
 
 @pytest.mark.stack
