@@ -29,7 +29,7 @@ class ScanKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One vulnerability in one package of the image."""
+    """One vulnerability in one package of the image: of each platform image that has it, for an index."""
 
     vulnerability_id: str  # CVE id or vendor advisory id
     severity: Severity
@@ -42,6 +42,8 @@ class Finding:
     cvss_score: float | None = None
     remediation: str = ""
     kind: ScanKind = ScanKind.BASIC
+    # The platforms (`linux/arm64`) of an image index whose images have it; empty for a single-platform image.
+    platforms: tuple[str, ...] = ()
 
     @property
     def fixable(self) -> bool:

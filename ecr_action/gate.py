@@ -69,12 +69,16 @@ def evaluate(
     baseline: Iterable[Finding] | None = None,
     baseline_tag: str = "",
     declared_counts: Mapping[Severity, int] | None = None,
+    platform_declared_counts: Mapping[str, Mapping[Severity, int]] | None = None,
 ) -> GateVerdict:
     """Apply ignores, then (for findings at or above `fail_on`) fixable-only and the baseline.
 
     `baseline` is None when no baseline tag is set; an empty baseline means every finding is new.
     `declared_counts` are ECR's own counts of the scan's findings: a count at or above `fail_on` that the
     findings read do not reach fails the gate, since what could not be read cannot be shown to be harmless.
+    For an image index, `platform_declared_counts` are each platform image's, checked against the findings
+    that name that platform. The findings of an index are each listed once, so the gate fails when any
+    platform has a failing finding.
     """
     ignores = ignores or Ignores()
     findings = list(findings)
@@ -105,11 +109,12 @@ def evaluate(
         f"{baseline_suppressed} already in baseline '{baseline_tag}'" if baseline_suppressed else "",
     ]
     reason = _reason(counted, kept, fail_on, fixable_only and not no_fix_data, [text for text in exclusions if text])
-    unread = _unread(findings, declared_counts or {}, fail_on)
+    unread = _unread(findings, {"": declared_counts or {}, **(platform_declared_counts or {})}, fail_on)
     if unread:
         reason += "; ECR reported " + ", and ".join(
-            f"{plural(declared, f'{severity.name} finding')} but only {read:,} could be read"
-            for severity, declared, read in unread
+            f"{plural(item.declared, f'{item.severity.name} finding')}{_on(item.platform)} but only {item.read:,} "
+            "could be read"
+            for item in unread
         )
     return GateVerdict(
         passed=not counted and not unread,
@@ -121,37 +126,55 @@ def evaluate(
         reason=reason,
         warnings=(
             *([BASIC_FIXABLE_ONLY_WARNING] if no_fix_data else []),
-            *(_unread_warning(severity, declared, read) for severity, declared, read in unread),
+            *(_unread_warning(item) for item in unread),
         ),
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Unread:
+    platform: str  # "" for the whole image
+    severity: Severity
+    declared: int
+    read: int
+
+
 def _unread(
-    findings: list[Finding], declared_counts: Mapping[Severity, int], fail_on: Severity | None
-) -> list[tuple[Severity, int, int]]:
-    """(severity, declared, read) for each severity that counts against `fail_on` where ECR declared more
-    findings than were read. Enhanced scanning counts a vulnerability once, however many packages it is in;
-    basic scanning counts findings."""
+    findings: list[Finding], declared_by_platform: Mapping[str, Mapping[Severity, int]], fail_on: Severity | None
+) -> list[_Unread]:
+    """Each severity that counts against `fail_on` where ECR declared more findings (of a platform image, or
+    "" of the whole image) than were read. Enhanced scanning counts a vulnerability once, however many
+    packages it is in; basic scanning counts findings."""
     if fail_on is None:
         return []
-    read = Counter(finding.severity for finding in findings if finding.kind is ScanKind.BASIC)
-    read.update(
-        severity for severity, _ in {(f.severity, f.vulnerability_id) for f in findings if f.kind is ScanKind.ENHANCED}
-    )
-    return [
-        (severity, declared_counts[severity], read[severity])
-        for severity in SEVERITIES_DESCENDING
-        if gate_rank(severity) >= fail_on and declared_counts.get(severity, 0) > read[severity]
-    ]
+    unread = []
+    for platform, declared_counts in declared_by_platform.items():
+        on_platform = [finding for finding in findings if not platform or platform in finding.platforms]
+        read = Counter(finding.severity for finding in on_platform if finding.kind is ScanKind.BASIC)
+        read.update(
+            severity
+            for severity, _ in {(f.severity, f.vulnerability_id) for f in on_platform if f.kind is ScanKind.ENHANCED}
+        )
+        unread += [
+            _Unread(platform, severity, declared_counts[severity], read[severity])
+            for severity in SEVERITIES_DESCENDING
+            if gate_rank(severity) >= fail_on and declared_counts.get(severity, 0) > read[severity]
+        ]
+    return unread
 
 
-def _unread_warning(severity: Severity, declared: int, read: int) -> str:
+def _unread_warning(unread: _Unread) -> str:
     return (
-        f"ECR's scan summary (findingSeverityCounts) reports {plural(declared, f'{severity.name} finding')}, "
-        f"but only {read:,} of them were in the findings ECR returned, so the gate fails rather than pass on "
-        "findings it could not read. Run the job again; if this persists, compare with the findings in the "
+        "ECR's scan summary (findingSeverityCounts) reports "
+        f"{plural(unread.declared, f'{unread.severity.name} finding')}{_on(unread.platform)}, "
+        f"but only {unread.read:,} of them were in the findings ECR returned, so the gate fails rather than pass "
+        "on findings it could not read. Run the job again; if this persists, compare with the findings in the "
         "ECR console."
     )
+
+
+def _on(platform: str) -> str:
+    return f" on {platform}" if platform else ""
 
 
 def _reason(
@@ -174,7 +197,11 @@ def _reason(
         for severity in SEVERITIES_DESCENDING
         if by_severity[severity]
     )
-    return f"{plural(len(counted), kind)} at or above {fail_on.name} ({breakdown}){after}"
+    # The platforms of an index whose images fail, in the index's order.
+    failing = {platform for finding in counted for platform in finding.platforms}
+    platforms = [platform for platform in dict.fromkeys(p for f in kept for p in f.platforms) if platform in failing]
+    where = f" on {_join(platforms)}" if platforms else ""
+    return f"{plural(len(counted), kind)} at or above {fail_on.name} ({breakdown}){where}{after}"
 
 
 def plural(count: int, noun: str) -> str:

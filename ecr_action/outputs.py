@@ -12,6 +12,7 @@ class Output(enum.StrEnum):
     REPOSITORY_URI = "repository-uri"
     IMAGE_URI = "image-uri"
     IMAGE_DIGEST = "image-digest"
+    PLATFORM_DIGESTS = "platform-digests"
     TAGS = "tags"
     AWS_ACCOUNT_ID = "aws-account-id"
     SCAN_STATUS = "scan-status"

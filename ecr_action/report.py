@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
@@ -17,6 +18,7 @@ from ecr_action.findings import Finding, Severity
 from ecr_action.gate import SEVERITIES_DESCENDING, GateVerdict, plural
 from ecr_action.github import AnnotationLevel
 from ecr_action.outputs import Output
+from ecr_action.scan import PlatformScan
 
 # GitHub shows at most this many annotations of each level per step and drops the rest silently.
 ANNOTATIONS_PER_LEVEL = 10
@@ -50,6 +52,7 @@ class ScanReport:
     tags: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds, in run order
     warnings: tuple[str, ...] = ()  # e.g. expired ignores; the verdict's own warnings are shown too
+    platforms: tuple[PlatformScan, ...] = ()  # of an image index: a row each; () for a single-platform image
 
 
 def most_severe_first(findings: Iterable[Finding], verdict: GateVerdict | None = None) -> list[Finding]:
@@ -153,8 +156,14 @@ def installed_text(finding: Finding) -> str:
     return " ".join(part for part in (finding.package or UNKNOWN_PACKAGE, finding.installed_version) if part)
 
 
+def platforms_text(finding: Finding) -> str:
+    """` (linux/amd64, linux/arm64)`: the platforms of an index whose images have it; "" for a single image."""
+    return f" ({', '.join(finding.platforms)})" if finding.platforms else ""
+
+
 def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: str, line: int) -> Annotation:
     title = f"{finding_name(finding)} in {finding.package}" if finding.package else finding_name(finding)
+    title += platforms_text(finding)
     cvss = f" (CVSS {finding.cvss_score:g})" if finding.cvss_score is not None else ""
     installed = installed_text(finding)
     message = f"{finding.severity.name}{cvss}: {installed} → {finding.fixed_version or 'no fix yet'}"
@@ -168,11 +177,18 @@ def _finding_annotation(finding: Finding, level: AnnotationLevel, dockerfile: st
 
 def summary_markdown(report: ScanReport, *, limit_bytes: int = SUMMARY_LIMIT_BYTES) -> str:
     """GitHub-flavoured Markdown; past `limit_bytes` (UTF-8) it stops before a whole line and says so."""
-    head = [*_summary_head(report), *_ignored_section(report.verdict), *_timings_section(report.timings)]
     ignored = {item.finding for item in report.verdict.ignored}
-    shown = most_severe_first((finding for finding in report.findings if finding not in ignored), report.verdict)
-    rows = [_finding_row(finding, report.verdict) for finding in shown]
-    columns = ("Severity", "Vulnerability", "Package", "Installed", "Fixed in", "CVSS", "Gate")
+    kept = [finding for finding in report.findings if finding not in ignored]
+    head = [
+        *_summary_head(report),
+        *_platforms_section(report.platforms, kept, report.verdict),
+        *_ignored_section(report.verdict),
+        *_timings_section(report.timings),
+    ]
+    shown = most_severe_first(kept, report.verdict)
+    rows = [_finding_row(finding, report.verdict, platforms=bool(report.platforms)) for finding in shown]
+    columns = ("Severity", "Vulnerability", "Package", "Installed", "Fixed in", "CVSS")
+    columns += ("Platforms", "Gate") if report.platforms else ("Gate",)
     table = ["### Findings, most severe first", "", _row(*columns), _row(*["---"] * len(columns))] if rows else []
 
     budget = limit_bytes - 1024  # room for the truncation note
@@ -229,6 +245,33 @@ def _summary_head(report: ScanReport) -> list[str]:
     return lines
 
 
+def _platforms_section(platforms: tuple[PlatformScan, ...], kept: list[Finding], verdict: GateVerdict) -> list[str]:
+    """A row per platform image of an index: its scan, its findings after ignores (a finding several
+    platforms share counts on each), and whether any of them fails the gate."""
+    if not platforms:
+        return []
+    lines = [
+        "### Platforms",
+        "",
+        _row("Platform", "Digest", "Scan", *(severity.name for severity in SEVERITIES_DESCENDING), "Total", "Gate"),
+        _row("---", "---", "---", *["---:"] * (len(SEVERITIES_DESCENDING) + 1), "---"),
+    ]
+    for scanned in platforms:
+        on_platform = [finding for finding in kept if scanned.platform in finding.platforms]
+        counts = Counter(finding.severity for finding in on_platform)
+        lines.append(
+            _row(
+                _text(scanned.platform),
+                _code(scanned.digest),
+                _text(scanned.status),
+                *(str(counts[severity]) for severity in SEVERITIES_DESCENDING),
+                str(len(on_platform)),
+                "fails" if any(verdict.fails(finding) for finding in on_platform) else "",
+            )
+        )
+    return [*lines, ""]
+
+
 def _ignored_section(verdict: GateVerdict) -> list[str]:
     """One row per ignored vulnerability and reason: an ignore can match many packages."""
     if not verdict.ignored:
@@ -254,7 +297,7 @@ def _timings_section(timings: Mapping[str, float]) -> list[str]:
     return ["### Timings", "", _row("Stage", "Seconds"), _row("---", "---:"), *rows, total, ""]
 
 
-def _finding_row(finding: Finding, verdict: GateVerdict) -> str:
+def _finding_row(finding: Finding, verdict: GateVerdict, *, platforms: bool) -> str:
     return _row(
         finding.severity.name,
         _link(finding_name(finding), finding.uri),
@@ -262,6 +305,7 @@ def _finding_row(finding: Finding, verdict: GateVerdict) -> str:
         _text(finding.installed_version),
         _text(finding.fixed_version) or "no fix yet",
         f"{finding.cvss_score:g}" if finding.cvss_score is not None else "",
+        *([_text(", ".join(finding.platforms))] if platforms else []),
         "fails" if verdict.fails(finding) else "",
     )
 

@@ -49,6 +49,8 @@ def push_outputs(repository_uri: str, pushed: PushResult, account_id: str) -> di
         Output.REPOSITORY_URI: repository_uri,
         Output.IMAGE_URI: pushed.image_uri(repository_uri),
         Output.IMAGE_DIGEST: pushed.digest,
+        # Each platform image's digest; {} for a single-platform image.
+        Output.PLATFORM_DIGESTS: json.dumps(dict(pushed.platforms), separators=(",", ":")),
         Output.TAGS: json.dumps(list(pushed.tags)),
         Output.AWS_ACCOUNT_ID: account_id,
     }
@@ -64,6 +66,7 @@ def report_and_gate(run: RunReport, workflow: Workflow) -> None:
         baseline=run.baseline,
         baseline_tag=inputs.baseline_tag or "",
         declared_counts=outcome.declared_counts,
+        platform_declared_counts={scanned.platform: scanned.declared_counts for scanned in outcome.platforms},
     )
     warnings = run.ignores.warnings(_workspace_relative(inputs, inputs.ignore_file) if inputs.ignore_file else "ignore")
     for warning in warnings:
@@ -102,6 +105,7 @@ def report_and_gate(run: RunReport, workflow: Workflow) -> None:
                     tags=run.pushed.tags,
                     timings=dict(run.timings),
                     warnings=(*warnings, *run.notes),
+                    platforms=outcome.platforms,
                 )
             )
         )

@@ -13,7 +13,14 @@ from urllib.parse import quote
 
 from ecr_action.findings import Finding, Severity
 from ecr_action.gate import plural
-from ecr_action.report import SARIF_MAX_RESULTS, finding_name, installed_text, most_severe_first, web_url
+from ecr_action.report import (
+    SARIF_MAX_RESULTS,
+    finding_name,
+    installed_text,
+    most_severe_first,
+    platforms_text,
+    web_url,
+)
 
 # The `id` of the official OASIS schema (errata 01), which GitHub accepts.
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -113,23 +120,27 @@ def _sarif_rule(finding: Finding) -> dict:
 
 def _sarif_result(finding: Finding, rule_index: int, location: dict, image_uri: str) -> dict:
     fix = f"fixed in {finding.fixed_version}" if finding.fixed_version else "no fix yet"
+    # Without the platforms: the alert stays the same one when a platform is added or dropped.
     fingerprint = "\0".join((sarif_rule_id(finding), finding.package, finding.installed_version))
+    properties: dict[str, str | list[str]] = {
+        "package": finding.package,
+        "installedVersion": finding.installed_version,
+        "fixedVersion": finding.fixed_version,
+        "scanKind": finding.kind.value,
+    }
+    if finding.platforms:
+        properties["platforms"] = list(finding.platforms)
     return {
         "ruleId": sarif_rule_id(finding),
         "ruleIndex": rule_index,
         "level": _sarif_level(finding.severity),
         "message": {
             "text": f"{finding_name(finding)} ({finding.severity.name}) in {installed_text(finding)} of image "
-            f"{image_uri}: {fix}."
+            f"{image_uri}{platforms_text(finding)}: {fix}."
         },
         "locations": [location],
         "partialFingerprints": {"ecrActionFinding/v1": hashlib.sha256(fingerprint.encode()).hexdigest()},
-        "properties": {
-            "package": finding.package,
-            "installedVersion": finding.installed_version,
-            "fixedVersion": finding.fixed_version,
-            "scanKind": finding.kind.value,
-        },
+        "properties": properties,
     }
 
 

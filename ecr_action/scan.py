@@ -3,7 +3,8 @@
 The scan is always looked up by digest, never by tag: a tag can move to another image while we wait.
 Findings are read from every page, in both formats (basic `findings`, enhanced `enhancedFindings`), and
 counted from the findings themselves; ECR's own counts are kept only for the gate to check that none was
-missed.
+missed. ECR cannot scan a multi-platform image index: each of its platform images is scanned instead, all
+of them waited for at once, and a finding they share is one finding naming its platforms.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import enum
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecr_action import aws
@@ -72,16 +73,36 @@ class ScanRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformImage:
+    """An image ECR can scan: a single-platform image, on its own or a child of an image index."""
+
+    digest: str
+    platform: str = ""  # as the index names it, `os/architecture[/variant]`; "" for an image on its own
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformScan:
+    """The finished scan of one platform image of an index (its findings are the outcome's that name it)."""
+
+    platform: str  # `linux/arm64`, `linux/arm/v7`
+    digest: str
+    status: str  # COMPLETE or ACTIVE
+    declared_counts: Mapping[Severity, int] = field(default_factory=dict)  # as ScanOutcome's, for this image
+
+
+@dataclass(frozen=True, slots=True)
 class ScanOutcome:
     status: str  # ECR's scan status (COMPLETE or ACTIVE), or SKIPPED
     kind: ScanKind | None  # None when skipped
-    findings: tuple[Finding, ...]
+    findings: tuple[Finding, ...]  # of an index: each once, naming the platforms it is on
     description: str = ""  # ECR's words about the scan
     started_by_action: bool = False
     seconds_waited: float = 0.0
     # ECR's own count of the findings by severity (`findingSeverityCounts`), for the gate to check the
-    # findings read against: per vulnerability for enhanced scanning, per finding for basic.
+    # findings read against: per vulnerability for enhanced scanning, per finding for basic. Empty for an
+    # index, which ECR does not scan: each platform's counts are in `platforms`.
     declared_counts: Mapping[Severity, int] = field(default_factory=dict)
+    platforms: tuple[PlatformScan, ...] = ()  # an index's platform images, in its order; () for one image
 
 
 class _Deadline:
@@ -107,10 +128,11 @@ def wait_for_scan(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> ScanOutcome:
-    """The finished scan of `request.digest` with all its findings.
+    """The finished scan of `request.digest` with all its findings; of an image index, the scans of every
+    platform image it lists.
 
-    Raises ScanFailedError when ECR cannot scan the image, ScanTimeoutError when the scan does not
-    finish within `request.timeout_seconds`.
+    Raises ScanFailedError when ECR cannot scan the image (or one platform image of an index, which the
+    error names), ScanTimeoutError when the scan does not finish within `request.timeout_seconds`.
     """
     if request.mode == ScanMode.SKIP:
         return ScanOutcome(status=SKIPPED, kind=None, findings=())
@@ -120,30 +142,21 @@ def wait_for_scan(
         detail = _image_detail(ecr, request.repository, request.registry_id, {"imageDigest": request.digest})
         media_type = detail.get("imageManifestMediaType")
     if media_type not in INDEX_MEDIA_TYPES:
-        return _wait_for_digest(ecr, request, request.digest, deadline)
-    if request.mode != ScanMode.MANUAL:
-        raise ScanFailedError(
-            f"{request.repository}@{request.digest} is a multi-platform image index, which ECR cannot "
-            "scan, so there is no scan on push to wait for. Set `scan: manual`: the action then scans "
-            "each platform's image and merges their findings.",
-            status="UNSUPPORTED_IMAGE",
-        )
-    platforms = _platform_digests(ecr, request.repository, request.registry_id, request.digest)
-    outcomes = [_wait_for_digest(ecr, request, digest, deadline) for digest in platforms]
-    # The largest count of any platform (`|`): their findings overlap and are merged, so a sum would
-    # declare more than there is to read.
-    declared: Counter[Severity] = Counter()
-    for outcome in outcomes:
-        declared |= Counter(outcome.declared_counts)
+        return _wait(ecr, request, [PlatformImage(request.digest)], deadline)[0]
+    images = platform_images(ecr, request.repository, request.registry_id, request.digest)
+    outcomes = _wait(ecr, request, images, deadline)
     # The scan type is the registry's, so every platform image has the same status and kind.
     return ScanOutcome(
         status=outcomes[0].status,
         kind=outcomes[0].kind,
-        findings=_distinct(finding for outcome in outcomes for finding in outcome.findings),
-        description=f"Scanned the {len(outcomes)} platform images of the index.",
+        findings=_merged((image.platform, outcome.findings) for image, outcome in zip(images, outcomes, strict=True)),
+        description=f"Scanned the {len(images)} platform images of the index.",
         started_by_action=any(outcome.started_by_action for outcome in outcomes),
         seconds_waited=deadline.waited(),
-        declared_counts=dict(declared),
+        platforms=tuple(
+            PlatformScan(image.platform, image.digest, outcome.status, outcome.declared_counts)
+            for image, outcome in zip(images, outcomes, strict=True)
+        ),
     )
 
 
@@ -159,67 +172,92 @@ def baseline_findings(ecr: Any, repository: str, registry_id: str | None, digest
     if detail is None:
         return None
     if detail.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:
-        digests = _platform_digests(ecr, repository, registry_id, detail["imageDigest"])
+        images = platform_images(ecr, repository, registry_id, detail["imageDigest"])
     else:
-        digests = [detail["imageDigest"]]
-    findings: list[Finding] = []
-    for digest in digests:
-        first_page = _first_findings_page(ecr, repository, registry_id, digest)
+        images = [PlatformImage(detail["imageDigest"])]
+    found: list[tuple[str, list[Finding]]] = []
+    for image in images:
+        first_page = _first_findings_page(ecr, repository, registry_id, image.digest)
         if first_page is None or first_page["imageScanStatus"]["status"] not in READY_STATUSES:
             return None
-        pages = _findings_pages(ecr, repository, registry_id, digest, first_page)
-        findings += (finding for page in pages for finding in findings_from_page(page))
-    return _distinct(findings)
+        pages = _findings_pages(ecr, repository, registry_id, image.digest, first_page)
+        found.append((image.platform, [finding for page in pages for finding in findings_from_page(page)]))
+    return _merged(found)
 
 
-def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Deadline) -> ScanOutcome:
+def _wait(ecr: Any, request: ScanRequest, images: Sequence[PlatformImage], deadline: _Deadline) -> list[ScanOutcome]:
+    """The finished scan of each image, in order. All are looked at each round, so that the scans of an
+    index's platform images run at the same time and one deadline bounds them all."""
+    watches = [_Watch(ecr, request, image) for image in images]
     interval = max(request.poll_interval_seconds, MIN_POLL_INTERVAL_SECONDS)
-    started_by_action = start_tried = False
     while True:
-        page = _first_findings_page(ecr, request.repository, request.registry_id, digest)
-        if page is None:
-            status: str | NoScan = NoScan.NOT_STARTED
-            may_start = request.mode == ScanMode.MANUAL or deadline.waited() >= ON_PUSH_GRACE_SECONDS
-            if may_start and not start_tried:
-                started_by_action = _start_scan(ecr, request.repository, request.registry_id, digest)
-                start_tried = True
-        else:
-            status = page["imageScanStatus"]["status"]
-            description = page["imageScanStatus"].get("description", "")
-            if status in READY_STATUSES:
-                pages = list(_findings_pages(ecr, request.repository, request.registry_id, digest, page))
-                return ScanOutcome(
-                    status=status,
-                    kind=_scan_kind(status, pages),
-                    findings=tuple(finding for page in pages for finding in findings_from_page(page)),
-                    description=description,
-                    started_by_action=started_by_action,
-                    seconds_waited=deadline.waited(),
-                    declared_counts=_declared_counts(page),
-                )
-            if status not in WAITING_STATUSES:
-                advice = FAILURE_ADVICE.get(status, "Check the image in the ECR console.")
-                raise ScanFailedError(
-                    f"ECR's scan of {request.repository}@{digest} ended with status {status}: "
-                    f"{description or 'no description given'}. {advice}",
-                    status=status,
-                )
+        for watch in watches:
+            if watch.outcome is None:
+                watch.look(deadline)
+        pending = [watch for watch in watches if watch.outcome is None]
+        if not pending:
+            return [watch.outcome for watch in watches if watch.outcome is not None]
         if deadline.remaining() <= 0:
-            raise ScanTimeoutError(_timeout_message(request, digest, status, deadline.waited()))
+            raise ScanTimeoutError(_timeout_message(request, pending, deadline.waited()))
         deadline.sleep(interval)
         interval = min(interval * POLL_GROWTH, MAX_POLL_INTERVAL_SECONDS)
 
 
-def _timeout_message(request: ScanRequest, digest: str, status: str | NoScan, waited: float) -> str:
-    if status is NoScan.NOT_STARTED:
-        state = "ECR had not started a scan of it (is scan on push on for the repository?)"
-    else:
-        state = f"the scan was still {status}"
+class _Watch:
+    """The scan of one image, looked at once per round of the wait: started when allowed, read when done."""
+
+    def __init__(self, ecr: Any, request: ScanRequest, image: PlatformImage) -> None:
+        self.ecr, self.request, self.image = ecr, request, image
+        self.label = f"{request.repository}@{image.digest}" + (f" ({image.platform})" if image.platform else "")
+        self.status: str | NoScan = NoScan.NOT_STARTED
+        self.started_by_action = self.start_tried = False
+        self.outcome: ScanOutcome | None = None
+
+    def look(self, deadline: _Deadline) -> None:
+        """Sets `outcome` once the scan is finished; raises ScanFailedError when ECR could not scan."""
+        ecr, request, digest = self.ecr, self.request, self.image.digest
+        page = _first_findings_page(ecr, request.repository, request.registry_id, digest)
+        if page is None:
+            may_start = request.mode == ScanMode.MANUAL or deadline.waited() >= ON_PUSH_GRACE_SECONDS
+            if may_start and not self.start_tried:
+                self.started_by_action = _start_scan(ecr, request.repository, request.registry_id, digest)
+                self.start_tried = True
+            return
+        self.status = page["imageScanStatus"]["status"]
+        description = page["imageScanStatus"].get("description", "")
+        if self.status in READY_STATUSES:
+            pages = list(_findings_pages(ecr, request.repository, request.registry_id, digest, page))
+            self.outcome = ScanOutcome(
+                status=self.status,
+                kind=_scan_kind(self.status, pages),
+                findings=tuple(finding for page in pages for finding in findings_from_page(page)),
+                description=description,
+                started_by_action=self.started_by_action,
+                seconds_waited=deadline.waited(),
+                declared_counts=_declared_counts(page),
+            )
+        elif self.status not in WAITING_STATUSES:
+            advice = FAILURE_ADVICE.get(self.status, "Check the image in the ECR console.")
+            raise ScanFailedError(
+                f"ECR's scan of {self.label} ended with status {self.status}: "
+                f"{description or 'no description given'}. {advice}",
+                status=self.status,
+            )
+
+
+def _timeout_message(request: ScanRequest, pending: list[_Watch], waited: float) -> str:
+    states = "; of ".join(f"{watch.label}, and {_waiting_state(watch.status)}" for watch in pending)
     return (
-        f"Waited {waited:.0f} s for ECR's scan of {request.repository}@{digest}, and {state}. "
+        f"Waited {waited:.0f} s for ECR's scan of {states}. "
         f"Raise `scan-timeout` (now {request.timeout_seconds:g} s) if scans take this long, or set "
         "`scan: skip` to publish without waiting."
     )
+
+
+def _waiting_state(status: str | NoScan) -> str:
+    if status is NoScan.NOT_STARTED:
+        return "ECR had not started a scan of it (is scan on push on for the repository?)"
+    return f"the scan was still {status}"
 
 
 def _start_scan(ecr: Any, repository: str, registry_id: str | None, digest: str) -> bool:
@@ -301,8 +339,8 @@ def _image_detail(
     return reply["imageDetails"][0] if reply else None
 
 
-def _platform_digests(ecr: Any, repository: str, registry_id: str | None, digest: str) -> list[str]:
-    """The digests of the index's platform images, which ECR can scan one by one."""
+def platform_images(ecr: Any, repository: str, registry_id: str | None, digest: str) -> list[PlatformImage]:
+    """The platform images an image index lists, which ECR can scan one by one."""
     reply = aws.ecr_call(
         ecr.batch_get_image,
         repository,
@@ -312,19 +350,40 @@ def _platform_digests(ecr: Any, repository: str, registry_id: str | None, digest
         acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
     )
     index = json.loads(reply["images"][0]["imageManifest"]) if reply.get("images") else {}
-    # BuildKit lists its provenance and SBOM attestations in the index too; they are not images.
-    digests = [
-        manifest["digest"]
+    images = [
+        PlatformImage(manifest["digest"], _platform_name(manifest["platform"]))
         for manifest in index.get("manifests") or ()
-        if (manifest.get("annotations") or {}).get("vnd.docker.reference.type") != "attestation-manifest"
+        if _is_platform_image(manifest)
     ]
-    if not digests:
+    if not images:
         raise ScanFailedError(
             f"The image index {repository}@{digest} lists no platform image to scan.", status="UNSUPPORTED_IMAGE"
         )
-    return digests
+    return images
 
 
-def _distinct(findings: Iterable[Finding]) -> tuple[Finding, ...]:
-    """Each finding once: a package shared by several platform images is one vulnerability to fix."""
-    return tuple(dict.fromkeys(findings))
+def _is_platform_image(manifest: Mapping[str, Any]) -> bool:
+    """BuildKit lists its provenance and SBOM attestations in the index too, as platform `unknown/unknown`:
+    they are not images. An entry without a platform is never what a runtime pulls, so it is not one either."""
+    platform = manifest.get("platform") or {}
+    attestation = (manifest.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest"
+    return bool(platform.get("os")) and platform["os"] != "unknown" and not attestation
+
+
+def _platform_name(platform: Mapping[str, Any]) -> str:
+    """`os/architecture[/variant]`, as `docker --platform` and buildx spell it."""
+    parts = (platform.get("os"), platform.get("architecture"), platform.get("variant"))
+    return "/".join(str(part) for part in parts if part)
+
+
+def _merged(scanned: Iterable[tuple[str, Iterable[Finding]]]) -> tuple[Finding, ...]:
+    """Each finding once, naming the platforms (in index order) whose images have it: a package shared by
+    several platform images is one vulnerability to fix, and counting it per platform would multiply it."""
+    platforms_of: dict[Finding, dict[str, None]] = {}
+    for platform, findings in scanned:
+        for finding in findings:
+            platforms_of.setdefault(finding, {})[platform] = None
+    return tuple(
+        replace(finding, platforms=tuple(platform for platform in platforms if platform))
+        for finding, platforms in platforms_of.items()
+    )

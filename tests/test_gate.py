@@ -320,3 +320,78 @@ def test_counts_are_compared_before_ignores() -> None:
         "no findings at or above CRITICAL after 1 ignored",
         (),
     )
+
+
+# Image indexes: each finding once, naming the platforms whose images have it.
+
+BOTH = ("linux/amd64", "linux/arm64")
+
+
+def on(platforms: tuple[str, ...], vulnerability_id: str, severity: Severity, package: str = "openssl") -> Finding:
+    return Finding(vulnerability_id, severity, package=package, platforms=platforms)
+
+
+@pytest.mark.parametrize(
+    ("findings", "passed", "reason"),
+    [
+        pytest.param(
+            [on(BOTH, "CVE-1", Severity.CRITICAL), on(BOTH[:1], "CVE-2", Severity.LOW)],
+            False,
+            "1 finding at or above HIGH (1 CRITICAL) on linux/amd64 and linux/arm64",
+            id="shared-counts-once",
+        ),
+        pytest.param(
+            [on(BOTH[:1], "CVE-2", Severity.LOW), on(BOTH[1:], "CVE-1", Severity.HIGH)],
+            False,
+            "1 finding at or above HIGH (1 HIGH) on linux/arm64",
+            id="one-platform-fails-all",
+        ),
+        pytest.param(
+            [on(BOTH, "CVE-2", Severity.LOW), on(BOTH[1:], "CVE-3", Severity.MEDIUM)],
+            True,
+            "no findings at or above HIGH",
+            id="none-fails",
+        ),
+    ],
+)
+def test_an_index_fails_when_any_platform_fails(findings: list[Finding], passed: bool, reason: str) -> None:
+    verdict = evaluate(findings, fail_on=Severity.HIGH)
+
+    assert (verdict.passed, verdict.reason) == (passed, reason)
+    assert verdict.total == len(findings)
+
+
+def test_platforms_are_named_in_the_index_order() -> None:
+    findings = [on(BOTH[:1], "CVE-2", Severity.LOW), on(BOTH[1:], "CVE-1", Severity.CRITICAL)]
+    findings.append(on(BOTH[:1], "CVE-3", Severity.HIGH))
+
+    verdict = evaluate(findings, fail_on=Severity.HIGH)
+
+    assert verdict.reason == "2 findings at or above HIGH (1 CRITICAL, 1 HIGH) on linux/amd64 and linux/arm64"
+
+
+def test_ecrs_counts_are_checked_per_platform() -> None:
+    """arm64's HIGH finding was not returned: amd64's does not make up for it, as it would on the union."""
+    findings = [on(BOTH[:1], "CVE-1", Severity.HIGH), on(BOTH, "CVE-2", Severity.HIGH, package="zlib")]
+
+    verdict = evaluate(
+        findings,
+        fail_on=Severity.HIGH,
+        platform_declared_counts={"linux/amd64": {Severity.HIGH: 2}, "linux/arm64": {Severity.HIGH: 2}},
+    )
+
+    assert not verdict.passed
+    assert verdict.reason == (
+        "2 findings at or above HIGH (2 HIGH) on linux/amd64 and linux/arm64; "
+        "ECR reported 2 HIGH findings on linux/arm64 but only 1 could be read"
+    )
+    assert verdict.warnings == (count_warning("2 HIGH findings on linux/arm64", 1),)
+
+
+def test_ecrs_counts_per_platform_that_match_pass() -> None:
+    findings = [on(BOTH[:1], "CVE-1", Severity.LOW), on(BOTH, "CVE-2", Severity.HIGH)]
+    counts = {"linux/amd64": {Severity.HIGH: 1, Severity.LOW: 1}, "linux/arm64": {Severity.HIGH: 1}}
+
+    verdict = evaluate(findings, fail_on=Severity.CRITICAL, platform_declared_counts=counts)
+
+    assert (verdict.passed, verdict.warnings) == (True, ())

@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -26,6 +27,7 @@ from ecr_action.report import (
     summary_markdown,
 )
 from ecr_action.sarif import sarif
+from ecr_action.scan import PlatformScan
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SARIF_SCHEMA = json.loads((Path("/work/shared/schemas/sarif-schema-2.1.0.json")).read_text(encoding="utf-8"))
@@ -462,3 +464,98 @@ def test_output_values() -> None:
         "findings-total": "4",
         "gate": "fail",
     }
+
+
+# Image indexes: a row per platform, and every finding naming its platforms.
+
+AMD64_DIGEST, ARM64_DIGEST = "sha256:" + "2" * 64, "sha256:" + "3" * 64
+BOTH = ("linux/amd64", "linux/arm64")
+PLATFORM_FINDINGS = [
+    Finding("CVE-2024-0100", Severity.CRITICAL, package="openssl", installed_version="3.0.2", platforms=BOTH),
+    Finding("CVE-2024-0101", Severity.HIGH, package="glibc", installed_version="2.36", platforms=BOTH[1:]),
+    Finding("CVE-2024-0102", Severity.LOW, package="zlib", installed_version="1.2", platforms=BOTH[:1]),
+]
+PLATFORMS = (
+    PlatformScan("linux/amd64", AMD64_DIGEST, "COMPLETE", {Severity.CRITICAL: 1, Severity.LOW: 1}),
+    PlatformScan("linux/arm64", ARM64_DIGEST, "COMPLETE", {Severity.CRITICAL: 1, Severity.HIGH: 1}),
+)
+
+
+def test_summary_of_an_index_has_a_row_per_platform() -> None:
+    verdict = evaluate(PLATFORM_FINDINGS, fail_on=Severity.HIGH)
+    report = ScanReport(IMAGE_URI, DIGEST, "COMPLETE", tuple(PLATFORM_FINDINGS), verdict, platforms=PLATFORMS)
+
+    markdown = summary_markdown(report)
+
+    assert (
+        "| CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED | Total |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| 1 | 1 | 0 | 1 | 0 | 0 | 3 |\n"
+    ) in markdown
+    assert (
+        "**Gate** (fail-on: HIGH): 2 findings at or above HIGH (1 CRITICAL, 1 HIGH) on linux/amd64 and linux/arm64\n"
+        "\n"
+        "### Platforms\n"
+        "\n"
+        "| Platform | Digest | Scan | CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED | Total | Gate |\n"
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
+        f"| linux/amd64 | `{AMD64_DIGEST}` | COMPLETE | 1 | 0 | 0 | 1 | 0 | 0 | 2 | fails |\n"
+        f"| linux/arm64 | `{ARM64_DIGEST}` | COMPLETE | 1 | 1 | 0 | 0 | 0 | 0 | 2 | fails |\n"
+    ) in markdown
+    assert (
+        "| Severity | Vulnerability | Package | Installed | Fixed in | CVSS | Platforms | Gate |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| CRITICAL | CVE-2024-0100 | openssl | 3.0.2 | no fix yet |  | linux/amd64, linux/arm64 | fails |\n"
+        "| HIGH | CVE-2024-0101 | glibc | 2.36 | no fix yet |  | linux/arm64 | fails |\n"
+        "| LOW | CVE-2024-0102 | zlib | 1.2 | no fix yet |  | linux/amd64 |  |\n"
+    ) in markdown
+
+
+def test_summary_platform_rows_count_after_ignores_and_show_only_failing_platforms() -> None:
+    ignores = resolve_ignores(["CVE-2024-0100"], [], today=datetime.date(2025, 6, 1))
+    verdict = evaluate(PLATFORM_FINDINGS, fail_on=Severity.HIGH, ignores=ignores)
+    report = ScanReport(IMAGE_URI, DIGEST, "COMPLETE", tuple(PLATFORM_FINDINGS), verdict, platforms=PLATFORMS)
+
+    rows = [line for line in summary_markdown(report).splitlines() if line.startswith("| linux/")]
+
+    assert rows == [
+        f"| linux/amd64 | `{AMD64_DIGEST}` | COMPLETE | 0 | 0 | 0 | 1 | 0 | 0 | 1 |  |",
+        f"| linux/arm64 | `{ARM64_DIGEST}` | COMPLETE | 0 | 1 | 0 | 0 | 0 | 0 | 1 | fails |",
+    ]
+
+
+def test_annotations_name_the_platforms_of_each_finding() -> None:
+    verdict = evaluate(PLATFORM_FINDINGS, fail_on=Severity.HIGH)
+
+    shown = annotations(PLATFORM_FINDINGS, verdict, dockerfile="Dockerfile", line=2, limit=10)
+
+    assert shown == [
+        Annotation(
+            "error",
+            "CVE-2024-0100 in openssl (linux/amd64, linux/arm64)",
+            "CRITICAL: openssl 3.0.2 → no fix yet",
+            "Dockerfile",
+            2,
+        ),
+        Annotation("error", "CVE-2024-0101 in glibc (linux/arm64)", "HIGH: glibc 2.36 → no fix yet", "Dockerfile", 2),
+        Annotation("notice", "CVE-2024-0102 in zlib (linux/amd64)", "LOW: zlib 1.2 → no fix yet", "Dockerfile", 2),
+    ]
+
+
+def test_sarif_names_the_platforms_of_each_finding() -> None:
+    log = sarif(PLATFORM_FINDINGS, dockerfile="Dockerfile", line=1, tool_version="1", image_uri=IMAGE_URI)
+
+    jsonschema.validate(log, SARIF_SCHEMA)
+    results = log["runs"][0]["results"]
+    assert [result["message"]["text"] for result in results] == [
+        f"CVE-2024-0100 (CRITICAL) in openssl 3.0.2 of image {IMAGE_URI} (linux/amd64, linux/arm64): no fix yet.",
+        f"CVE-2024-0101 (HIGH) in glibc 2.36 of image {IMAGE_URI} (linux/arm64): no fix yet.",
+        f"CVE-2024-0102 (LOW) in zlib 1.2 of image {IMAGE_URI} (linux/amd64): no fix yet.",
+    ]
+    assert [result["properties"]["platforms"] for result in results] == [list(BOTH), ["linux/arm64"], ["linux/amd64"]]
+    # The alert stays the same one whichever platforms have the finding.
+    single = sarif(
+        [replace(PLATFORM_FINDINGS[0], platforms=())], dockerfile="D", line=1, tool_version="1", image_uri=""
+    )
+    assert "platforms" not in single["runs"][0]["results"][0]["properties"]
+    assert single["runs"][0]["results"][0]["partialFingerprints"] == results[0]["partialFingerprints"]

@@ -22,11 +22,13 @@ from ecr_action.scan import (
     FINDINGS_PAGE_SIZE,
     ON_PUSH_GRACE_SECONDS,
     SKIPPED,
+    PlatformScan,
     ScanRequest,
     baseline_findings,
     tagged_digest,
     wait_for_scan,
 )
+from stack.apps import write_app
 from stack.client import StackClient
 from tests.helpers import build_and_push
 
@@ -335,23 +337,25 @@ def test_skip_makes_no_call() -> None:
     assert ecr.calls == []
 
 
-def index_ecr(scans: dict[str, list[Any]]) -> FakeEcr:
-    index = {
-        "schemaVersion": 2,
-        "mediaType": INDEX_TYPE,
-        "manifests": [
-            {"digest": AMD64_DIGEST, "platform": {"os": "linux", "architecture": "amd64"}},
-            {"digest": ARM64_DIGEST, "platform": {"os": "linux", "architecture": "arm64"}},
-            {
-                "digest": ATTESTATION_DIGEST,
-                "platform": {"os": "unknown", "architecture": "unknown"},
-                "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
-            },
-        ],
-    }
+AMD64 = {"digest": AMD64_DIGEST, "platform": {"os": "linux", "architecture": "amd64"}}
+ARM64 = {"digest": ARM64_DIGEST, "platform": {"os": "linux", "architecture": "arm64"}}
+ATTESTATION = {
+    "digest": ATTESTATION_DIGEST,
+    "platform": {"os": "unknown", "architecture": "unknown"},
+    "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+}
+
+
+def index_ecr(scans: dict[str, list[Any]], manifests: list[dict] | None = None) -> FakeEcr:
+    index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests or [AMD64, ARM64, ATTESTATION]}
     return FakeEcr(
         scans, media_types={INDEX_DIGEST: INDEX_TYPE}, manifests={INDEX_DIGEST: index}, tags={"main": INDEX_DIGEST}
     )
+
+
+def looked_at(ecr: FakeEcr) -> list[str]:
+    """The digests whose scan was asked for, in order."""
+    return [kwargs["imageId"]["imageDigest"] for name, kwargs in ecr.calls if name == "describe_image_scan_findings"]
 
 
 def test_manual_scan_of_an_index_scans_each_platform_and_merges_the_findings() -> None:
@@ -371,25 +375,157 @@ def test_manual_scan_of_an_index_scans_each_platform_and_merges_the_findings() -
     assert started == [AMD64_DIGEST, ARM64_DIGEST]
 
 
-def test_counts_of_an_index_are_the_largest_of_any_platform() -> None:
-    """Platform images share most findings, which are merged: a sum would declare more than is there."""
+@pytest.mark.parametrize("mode", [ScanMode.ON_PUSH, ScanMode.MANUAL])
+def test_an_index_has_a_result_per_platform_and_each_finding_once_with_its_platforms(mode: ScanMode) -> None:
     amd64 = scan_page("COMPLETE", [basic_finding("CVE-SHARED", "CRITICAL"), basic_finding("CVE-AMD")])
     amd64["imageScanFindings"]["findingSeverityCounts"] = {"CRITICAL": 1, "HIGH": 1}
-    arm64 = scan_page("COMPLETE", [basic_finding("CVE-SHARED", "CRITICAL")])
-    arm64["imageScanFindings"]["findingSeverityCounts"] = {"CRITICAL": 1, "LOW": 4}
+    arm64 = scan_page("COMPLETE", [basic_finding("CVE-ARM", "LOW"), basic_finding("CVE-SHARED", "CRITICAL")])
+    arm64["imageScanFindings"]["findingSeverityCounts"] = {"CRITICAL": 1, "LOW": 1}
+    ecr = index_ecr({AMD64_DIGEST: [amd64], ARM64_DIGEST: [arm64]})
 
-    outcome = wait(
-        index_ecr({AMD64_DIGEST: [amd64], ARM64_DIGEST: [arm64]}), request(ScanMode.MANUAL, digest=INDEX_DIGEST)
+    outcome = wait(ecr, request(mode, digest=INDEX_DIGEST))
+
+    assert [(f.vulnerability_id, f.severity, f.platforms) for f in outcome.findings] == [
+        ("CVE-SHARED", Severity.CRITICAL, ("linux/amd64", "linux/arm64")),
+        ("CVE-AMD", Severity.HIGH, ("linux/amd64",)),
+        ("CVE-ARM", Severity.LOW, ("linux/arm64",)),
+    ]
+    assert outcome.platforms == (
+        PlatformScan("linux/amd64", AMD64_DIGEST, "COMPLETE", {Severity.CRITICAL: 1, Severity.HIGH: 1}),
+        PlatformScan("linux/arm64", ARM64_DIGEST, "COMPLETE", {Severity.CRITICAL: 1, Severity.LOW: 1}),
+    )
+    # ECR counts nothing for an index: each platform's counts are checked against its own findings.
+    assert outcome.declared_counts == {}
+    assert (outcome.status, outcome.kind) == ("COMPLETE", ScanKind.BASIC)
+    assert ATTESTATION_DIGEST not in looked_at(ecr)
+    assert ecr.count("start_image_scan") == 0
+
+
+def test_on_push_waits_for_each_platforms_scan_at_once() -> None:
+    """ECR scans each platform image on push; both are looked at every round, the finished one no more."""
+    ecr = index_ecr(
+        {
+            AMD64_DIGEST: [IN_PROGRESS, COMPLETE],
+            ARM64_DIGEST: [IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, COMPLETE],
+        }
+    )
+    fake_time = FakeTime()
+
+    outcome = wait(ecr, request(ScanMode.ON_PUSH, digest=INDEX_DIGEST), fake_time)
+
+    assert looked_at(ecr) == [AMD64_DIGEST, ARM64_DIGEST, AMD64_DIGEST, ARM64_DIGEST, ARM64_DIGEST, ARM64_DIGEST]
+    assert fake_time.sleeps == [5, 7.5, 11.25]
+    assert outcome.seconds_waited == 23.75
+    assert not outcome.started_by_action
+    assert ecr.count("start_image_scan") == 0
+    assert [scanned.status for scanned in outcome.platforms] == ["COMPLETE", "COMPLETE"]
+
+
+def test_manual_mode_starts_every_platforms_scan_before_waiting() -> None:
+    ecr = index_ecr(
+        {AMD64_DIGEST: ["ScanNotFoundException", COMPLETE], ARM64_DIGEST: ["ScanNotFoundException", COMPLETE]}
+    )
+    fake_time = FakeTime()
+
+    wait(ecr, request(ScanMode.MANUAL, digest=INDEX_DIGEST), fake_time)
+
+    assert [name for name, _ in ecr.calls if name != "describe_images"][:5] == [
+        "batch_get_image",
+        "describe_image_scan_findings",
+        "start_image_scan",
+        "describe_image_scan_findings",
+        "start_image_scan",
+    ]
+    assert fake_time.sleeps == [5]
+
+
+def test_on_push_starts_a_platforms_scan_itself_only_after_the_grace_period() -> None:
+    ecr = index_ecr({AMD64_DIGEST: [COMPLETE], ARM64_DIGEST: ["ScanNotFoundException"] * 6 + [COMPLETE]})
+    fake_time = FakeTime()
+    started_at: list[tuple[str, float]] = []
+    ecr.start_image_scan = lambda **kwargs: started_at.append((kwargs["imageId"]["imageDigest"], fake_time.now)) or {}
+
+    outcome = wait(ecr, request(ScanMode.ON_PUSH, digest=INDEX_DIGEST), fake_time)
+
+    assert [digest for digest, _ in started_at] == [ARM64_DIGEST]
+    assert started_at[0][1] - 1000 >= ON_PUSH_GRACE_SECONDS
+    assert outcome.started_by_action
+
+
+@pytest.mark.parametrize("mode", [ScanMode.ON_PUSH, ScanMode.MANUAL])
+def test_a_platform_whose_scan_fails_fails_the_whole_scan_naming_it(mode: ScanMode) -> None:
+    ecr = index_ecr({AMD64_DIGEST: [COMPLETE], ARM64_DIGEST: [IN_PROGRESS, scan_page("UNSUPPORTED_IMAGE")]})
+
+    with pytest.raises(ScanFailedError) as failure:
+        wait(ecr, request(mode, digest=INDEX_DIGEST))
+
+    assert failure.value.status == "UNSUPPORTED_IMAGE"
+    assert failure.value.message.startswith(
+        f"ECR's scan of team/app@{ARM64_DIGEST} (linux/arm64) ended with status UNSUPPORTED_IMAGE: "
+        "ECR says UNSUPPORTED_IMAGE. Basic scanning needs an operating system"
     )
 
-    assert outcome.declared_counts == {Severity.CRITICAL: 1, Severity.HIGH: 1, Severity.LOW: 4}
+
+def test_the_deadline_names_each_platform_still_waited_for() -> None:
+    ecr = index_ecr({AMD64_DIGEST: [COMPLETE], ARM64_DIGEST: [IN_PROGRESS]})
+    with pytest.raises(ScanTimeoutError) as timeout:
+        wait(ecr, request(ScanMode.ON_PUSH, digest=INDEX_DIGEST, timeout=60))
+    assert timeout.value.message.startswith(
+        f"Waited 60 s for ECR's scan of team/app@{ARM64_DIGEST} (linux/arm64), and the scan was still IN_PROGRESS. "
+    )
+
+    ecr = index_ecr({AMD64_DIGEST: ["ScanNotFoundException"], ARM64_DIGEST: [IN_PROGRESS]})
+    with pytest.raises(ScanTimeoutError) as timeout:
+        wait(ecr, request(ScanMode.ON_PUSH, digest=INDEX_DIGEST, timeout=10))
+    assert timeout.value.message.startswith(
+        f"Waited 10 s for ECR's scan of team/app@{AMD64_DIGEST} (linux/amd64), and ECR had not started a scan of "
+        f"it (is scan on push on for the repository?); of team/app@{ARM64_DIGEST} (linux/arm64), and the scan was "
+        "still IN_PROGRESS. Raise `scan-timeout`"
+    )
 
 
-def test_on_push_cannot_wait_for_an_index() -> None:
-    ecr = index_ecr({})
-    with pytest.raises(ScanFailedError, match=r"ECR cannot scan.*Set `scan: manual`"):
+OTHER_DIGEST = "sha256:" + "5" * 64
+
+
+@pytest.mark.parametrize(
+    ("entry", "platform"),
+    [
+        pytest.param(ARM64, "linux/arm64", id="platform"),
+        pytest.param(
+            {"digest": OTHER_DIGEST, "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+            "linux/arm/v7",
+            id="variant",
+        ),
+        pytest.param(ATTESTATION, None, id="attestation"),
+        # An attestation without BuildKit's annotation still has the platform `unknown/unknown`.
+        pytest.param(
+            {"digest": OTHER_DIGEST, "platform": {"os": "unknown", "architecture": "unknown"}}, None, id="unknown"
+        ),
+        # A runtime picks a child by its platform: one without a platform is never run.
+        pytest.param({"digest": OTHER_DIGEST}, None, id="no-platform"),
+    ],
+)
+def test_index_entries_that_are_platform_images(entry: dict, platform: str | None) -> None:
+    ecr = index_ecr({digest: [COMPLETE] for digest in (AMD64_DIGEST, ARM64_DIGEST, OTHER_DIGEST)}, [AMD64, entry])
+
+    outcome = wait(ecr, request(ScanMode.MANUAL, digest=INDEX_DIGEST))
+
+    expected = {"linux/amd64": AMD64_DIGEST} | ({platform: entry["digest"]} if platform else {})
+    assert {scanned.platform: scanned.digest for scanned in outcome.platforms} == expected
+    assert set(looked_at(ecr)) == set(expected.values())
+
+
+def test_an_index_without_a_platform_image_cannot_be_scanned() -> None:
+    ecr = index_ecr({}, [ATTESTATION])
+    with pytest.raises(ScanFailedError, match="lists no platform image to scan") as failure:
         wait(ecr, request(ScanMode.ON_PUSH, digest=INDEX_DIGEST))
-    assert ecr.count("describe_image_scan_findings") == 0
+    assert failure.value.status == "UNSUPPORTED_IMAGE"
+
+
+def test_a_single_platform_image_has_no_platforms() -> None:
+    outcome = wait(FakeEcr({DIGEST: [COMPLETE]}), request())
+    assert outcome.platforms == ()
+    assert [f.platforms for f in outcome.findings] == [()]
 
 
 def test_baseline_is_the_finished_scan_of_the_tagged_image() -> None:
@@ -427,7 +563,10 @@ def test_baseline_of_an_index_merges_its_platforms() -> None:
     )
     findings = baseline_findings(ecr, "team/app", None, tagged_digest(ecr, "team/app", None, "main") or "")
     assert findings is not None
-    assert [f.vulnerability_id for f in findings] == ["CVE-AMD", "CVE-ARM"]
+    assert [(f.vulnerability_id, f.platforms) for f in findings] == [
+        ("CVE-AMD", ("linux/amd64",)),
+        ("CVE-ARM", ("linux/arm64",)),
+    ]
 
 
 # Against the local stack --------------------------------------------------------------------------------
@@ -547,24 +686,21 @@ def test_stack_manual_mode_starts_the_scan(stack: StackClient, ecr: Any, app_dir
     ]
 
 
-def put_index(ecr: Any, repository: str, platform_digest: str, tag: str) -> str:
-    """An OCI index over one pushed image, added through the API; returns its digest."""
-    image = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": platform_digest}])
-    platform_manifest = image["images"][0]["imageManifest"]
-    index = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": INDEX_TYPE,
-            "manifests": [
-                {
-                    "mediaType": image["images"][0]["imageManifestMediaType"],
-                    "digest": platform_digest,
-                    "size": len(platform_manifest.encode()),
-                    "platform": {"architecture": "amd64", "os": "linux"},
-                }
-            ],
-        }
-    )
+def put_index(ecr: Any, repository: str, platform_digest: str, tag: str, *more: tuple[str, str]) -> str:
+    """An OCI index over pushed images, added through the API; returns its digest. The first image is
+    linux/amd64, `more` are (digest, architecture)."""
+    manifests = []
+    for digest, architecture in ((platform_digest, "amd64"), *more):
+        image = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])["images"][0]
+        manifests.append(
+            {
+                "mediaType": image["imageManifestMediaType"],
+                "digest": digest,
+                "size": len(image["imageManifest"].encode()),
+                "platform": {"architecture": architecture, "os": "linux"},
+            }
+        )
+    index = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests})
     reply = ecr.put_image(
         repositoryName=repository, imageManifest=index, imageManifestMediaType=INDEX_TYPE, imageTag=tag
     )
@@ -572,19 +708,54 @@ def put_index(ecr: Any, repository: str, platform_digest: str, tag: str) -> str:
 
 
 @pytest.mark.stack
-def test_stack_manual_scan_of_an_index_scans_its_platform_image(
-    stack: StackClient, ecr: Any, app_dir: Path, unique_name: str
+@pytest.mark.parametrize(("mode", "scan_on_push"), [(ScanMode.MANUAL, False), (ScanMode.ON_PUSH, True)])
+def test_stack_scan_of_an_index_scans_its_platform_image(
+    stack: StackClient, ecr: Any, app_dir: Path, unique_name: str, mode: ScanMode, scan_on_push: bool
 ) -> None:
-    platform_digest = pushed(stack, app_dir, unique_name, scan_on_push=False)
+    platform_digest = pushed(stack, app_dir, unique_name, scan_on_push=scan_on_push)
     index_digest = put_index(ecr, unique_name, platform_digest, "multi")
     stack.scan_results(fixture_result("ecr_basic_findings.json", unique_name, platform_digest))
 
-    with pytest.raises(ScanFailedError, match="multi-platform image index"):
-        wait_for_scan(ecr, stack_request(unique_name, index_digest, ScanMode.ON_PUSH))
-    outcome = wait_for_scan(ecr, stack_request(unique_name, index_digest, ScanMode.MANUAL))
+    outcome = wait_for_scan(ecr, stack_request(unique_name, index_digest, mode))
 
-    assert outcome.started_by_action
+    assert outcome.started_by_action is (mode is ScanMode.MANUAL)
+    assert [(scanned.platform, scanned.digest, scanned.status) for scanned in outcome.platforms] == [
+        ("linux/amd64", platform_digest, "COMPLETE")
+    ]
     assert len(outcome.findings) == 4
+    assert {finding.platforms for finding in outcome.findings} == {("linux/amd64",)}
+
+
+@pytest.mark.stack
+def test_stack_on_push_scan_of_two_platforms_reads_each_with_its_findings(
+    stack: StackClient, ecr: Any, tmp_path: Path, unique_name: str
+) -> None:
+    amd64 = pushed(stack, write_app(tmp_path / "amd64", marker="amd64"), unique_name, scan_on_push=True)
+    arm64 = build_and_push(stack, write_app(tmp_path / "arm64", marker="arm64"), unique_name, "arm64")
+    index_digest = put_index(ecr, unique_name, amd64, "multi", (arm64, "arm64"))
+    stack.scan_results(fixture_result("ecr_basic_findings.json", unique_name, amd64))
+    arm64_result = fixture_result("ecr_basic_findings.json", unique_name, arm64)
+    shared = arm64_result["imageScanFindings"]["findings"][0]
+    arm64_result["imageScanFindings"] = {
+        "findingSeverityCounts": {"CRITICAL": 1, "LOW": 1},
+        "findings": [shared, {"name": "CVE-2024-0999", "severity": "LOW", "attributes": []}],
+    }
+    stack.scan_results(arm64_result)
+
+    outcome = wait_for_scan(ecr, stack_request(unique_name, index_digest, ScanMode.ON_PUSH))
+
+    assert not outcome.started_by_action
+    assert [(scanned.platform, scanned.digest, dict(scanned.declared_counts)) for scanned in outcome.platforms] == [
+        ("linux/amd64", amd64, {Severity.CRITICAL: 1, Severity.HIGH: 1, Severity.MEDIUM: 1, Severity.LOW: 1}),
+        ("linux/arm64", arm64, {Severity.CRITICAL: 1, Severity.LOW: 1}),
+    ]
+    assert [(finding.vulnerability_id, finding.platforms) for finding in outcome.findings] == [
+        ("CVE-2024-0001", ("linux/amd64", "linux/arm64")),
+        ("CVE-2024-0002", ("linux/amd64",)),
+        ("CVE-2024-0003", ("linux/amd64",)),
+        ("CVE-2024-0004", ("linux/amd64",)),
+        ("CVE-2024-0999", ("linux/arm64",)),
+    ]
 
 
 @pytest.mark.stack
