@@ -112,12 +112,13 @@ def test_the_image_built_from_the_dockerfile_pushes_and_reports_like_the_action(
 
 PUSH_BY_DIGEST = """
 import os, sys, docker
-from ecr_action.build import RegistryCredentials
 from ecr_action.registry import push_by_digest
+from ecr_action.retries import RetryPolicy
+from ecr_action.secrets import RegistryCredentials
 host, repository, image_id = sys.argv[1:]
 login = RegistryCredentials(host, "AWS", os.environ["REGISTRY_PASSWORD"])
-pushed = push_by_digest(docker.from_env().api, image_id, repository=repository, login=login, attempts=2,
-                        max_seconds=60, log=print)
+pushed = push_by_digest(docker.from_env().api, image_id, repository=repository, login=login,
+                        retry=RetryPolicy(2, 60), log=print)
 print(pushed.digest)
 """
 

@@ -35,13 +35,13 @@ def role(stack: StackClient, unique_name: str) -> str:
     return stack.github_role(unique_name.replace("/", "-"))
 
 
-def run_and_pull(stack: StackClient, host: str, reference: str, platform: str, command: list[str]) -> str:
-    """`command`'s output in the image `reference` pulled for `platform` (arm64 runs under QEMU)."""
+def run_and_pull(stack: StackClient, reference: str, command: list[str]) -> str:
+    """`command`'s output in the single-platform image `reference` pulled by digest (arm64 runs under QEMU)."""
     _, auth = ecr_login(stack, stack.default_account)
     engine = stack.docker()
     name, _, digest = reference.partition("@")
-    engine.api.pull(name, tag=digest, platform=platform, auth_config=auth)
-    output = engine.containers.run(reference, command, remove=True, network_mode="none", platform=platform)
+    engine.api.pull(name, tag=digest, auth_config=auth)
+    output = engine.containers.run(reference, command, remove=True, network_mode="none")
     return output.decode().strip()
 
 
@@ -67,11 +67,11 @@ def test_two_platforms_make_one_index_whose_children_run(
     assert sorted(children) == ["linux/amd64", "linux/arm64"]
     for tag in ("v1", "latest"):
         assert stack.registry_manifest(unique_name, tag).headers["Docker-Content-Digest"] == outputs["image-digest"]
-    host = outputs["registry"]
-    assert run_and_pull(stack, host, outputs["image-uri"], "linux/arm64", ["/bin/busybox", "cat", "/arch"]) == (
-        "aarch64"
-    )
-    assert run_and_pull(stack, host, outputs["image-uri"], "linux/amd64", ["/bin/busybox", "uname", "-m"]) == ("x86_64")
+    repository_uri = outputs["repository-uri"]
+    arm64 = run_and_pull(stack, f"{repository_uri}@{children['linux/arm64']}", ["/bin/busybox", "cat", "/arch"])
+    amd64 = run_and_pull(stack, f"{repository_uri}@{children['linux/amd64']}", ["/bin/busybox", "uname", "-m"])
+    assert (arm64, amd64) == ("aarch64", "x86_64")
+    assert json.loads(outputs["platform-digests"]) == children
     # The children are untagged: no tag other than those asked for is left in the repository.
     described = stack.ecr().describe_images(repositoryName=unique_name)["imageDetails"]
     assert sorted(tag for image in described for tag in image.get("imageTags", [])) == ["latest", "v1"]
