@@ -98,7 +98,7 @@ class ImmutableTagError(ActionError):
         """The repository's tags are IMMUTABLE: whether the action or the registry found it out."""
         named = f" ({digest})" if digest else ""
         return cls(
-            f"Tag '{tag}' already names another image{named} in {repository}, whose tags are IMMUTABLE: "
+            f"Tag '{tag}' already names another image{named} in {repository}, where the tag is IMMUTABLE: "
             "push under a new tag (e.g. the commit SHA)."
         )
 

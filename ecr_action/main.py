@@ -27,7 +27,7 @@ from ecr_action.findings import Finding
 from ecr_action.github import Workflow
 from ecr_action.ignores import resolve_ignores
 from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
-from ecr_action.inputs.choices import ImageTagMutability, ScanMode
+from ecr_action.inputs.choices import ScanMode
 from ecr_action.outputs import Output
 from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
@@ -278,6 +278,7 @@ def repository_spec(inputs: Inputs) -> repository.RepositorySpec:
         # Scanning on push is what `scan: on-push` waits for, so that mode turns it on.
         scan_on_push=inputs.scan_on_push or inputs.scan is ScanMode.ON_PUSH,
         tag_mutability=inputs.image_tag_mutability,
+        tag_mutability_exclusions=inputs.image_tag_mutability_exclusions,
         encryption_type=inputs.encryption_type,
         kms_key=inputs.kms_key,
         lifecycle_policy=inputs.lifecycle_policy,
@@ -295,7 +296,7 @@ def push_spec(
         registry_id=registry_id,
         tags=inputs.tags,
         if_tag_exists=inputs.if_tag_exists,
-        immutable=(ensured.tag_mutability or "").startswith(ImageTagMutability.IMMUTABLE),
+        immutable=ensured.tag_mutability.immutable,
         retry=retry_policy(inputs),
     )
 

@@ -57,7 +57,9 @@ class PushSpec:
     registry_id: str | None
     tags: tuple[str, ...]
     if_tag_exists: IfTagExists
-    immutable: bool
+    # Whether ECR refuses to move this tag: per tag, since exclusion filters make some tags behave
+    # the other way from the repository's mode.
+    immutable: Callable[[str], bool]
     retry: RetryPolicy  # of the whole push, tag to checked manifest
 
 
@@ -139,7 +141,7 @@ def plan_tags(
     """(tags to write, tags that already name this image); raises when a tag is taken and may not move.
 
     fail: any existing tag fails. skip-same-digest: a tag naming this image is left as it is, one naming
-    another image fails. overwrite: a tag naming another image is moved, unless tags are IMMUTABLE.
+    another image fails. overwrite: a tag naming another image is moved, unless ECR holds that tag immutable.
     """
     to_write, unchanged = [], []
     for tag in spec.tags:
@@ -151,7 +153,7 @@ def plan_tags(
             raise ImmutableTagError.exists(tag, spec.repository, current.digest)
         if current.config_digest == image_id:
             unchanged.append(tag)
-        elif spec.immutable:
+        elif spec.immutable(tag):
             raise ImmutableTagError.immutable(tag, spec.repository, current.digest)
         elif spec.if_tag_exists is IfTagExists.OVERWRITE:
             to_write.append(tag)

@@ -38,6 +38,10 @@ IMAGE_TAG = Form(
     re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"),
     "image tags of letters, digits and _.- (not starting with . or -), at most 128 characters",
 )
+TAG_FILTER = Form(
+    re.compile(r"[0-9a-zA-Z._*-]{1,128}"),
+    "wildcard tag filters of letters, digits and ._-* (`*` matches any characters), at most 128 characters",
+)
 SESSION_NAME = Form(
     re.compile(r"[\w+=,.@-]+", re.ASCII),
     "2 to 64 characters of letters, digits and _+=,.@-",

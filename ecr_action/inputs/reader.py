@@ -20,7 +20,14 @@ from typing import Any
 from ecr_action import policies
 from ecr_action.errors import InputError
 from ecr_action.ignores import IgnoreEntry, load_ignore_file
-from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode
+from ecr_action.inputs.choices import (
+    EncryptionType,
+    FailOn,
+    IfTagExists,
+    ImageTagMutability,
+    ScanMode,
+    ScanUnavailable,
+)
 from ecr_action.inputs.context import GitHubContext
 from ecr_action.inputs.forms import (
     ACCOUNT_ID,
@@ -30,6 +37,7 @@ from ecr_action.inputs.forms import (
     REPOSITORY_NAME,
     ROLE_ARN,
     SESSION_NAME,
+    TAG_FILTER,
     VULNERABILITY_IDS,
     Form,
     is_vulnerability_id,
@@ -56,6 +64,7 @@ class Inputs:
     create_repository: bool
     scan_on_push: bool
     image_tag_mutability: ImageTagMutability | None
+    image_tag_mutability_exclusions: tuple[str, ...]
     encryption_type: EncryptionType | None
     kms_key: str | None
     lifecycle_policy: str | None  # canonical compact JSON
@@ -78,6 +87,7 @@ class Inputs:
     scan: ScanMode
     scan_timeout: int
     scan_poll_interval: int
+    scan_unavailable: ScanUnavailable
     fail_on: FailOn
     fail_on_fixable_only: bool
     ignore: tuple[str, ...]
@@ -93,6 +103,7 @@ class Inputs:
 
 MAX_TAGS = 1000
 MAX_REPOSITORY_TAGS = 50  # AWS resource tag limit
+MAX_TAG_FILTERS = 5  # ECR's limit of tag-mutability exclusion filters
 
 
 def _utc_now() -> datetime:
@@ -119,6 +130,7 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         "create_repository": reader.boolean("create-repository"),
         "scan_on_push": reader.boolean("scan-on-push"),
         "image_tag_mutability": reader.choice("image-tag-mutability"),
+        "image_tag_mutability_exclusions": reader.tag_filters(),
         "encryption_type": reader.choice("encryption-type"),
         "kms_key": reader.text("kms-key"),
         "lifecycle_policy": reader.policy("lifecycle-policy", policies.validate_lifecycle_policy),
@@ -143,6 +155,7 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         "scan": reader.choice("scan"),
         "scan_timeout": reader.integer("scan-timeout"),
         "scan_poll_interval": reader.integer("scan-poll-interval"),
+        "scan_unavailable": reader.choice("scan-unavailable"),
         "fail_on": reader.choice("fail-on"),
         "fail_on_fixable_only": reader.boolean("fail-on-fixable-only"),
         "ignore": reader.items("ignore", is_vulnerability_id, VULNERABILITY_IDS),
@@ -172,11 +185,26 @@ def _check_combinations(reader: _InputReader, values: Mapping[str, Any]) -> None
             "chain-role-to-assume", "it needs role-to-assume, the first role of the chain: set role-to-assume"
         )
     kms_key, encryption_type = values["kms_key"], values["encryption_type"]
-    if kms_key is not None and encryption_type not in (None, EncryptionType.KMS):
+    if kms_key is not None and encryption_type is not None and not encryption_type.uses_kms:
         reader.report(
             "kms-key",
-            f"got {shown(kms_key)}; it is only used with encryption-type KMS, but "
+            f"got {shown(kms_key)}; it is only used with encryption-type KMS or KMS_DSSE, but "
             f"encryption-type is {encryption_type}: set encryption-type to KMS or remove kms-key",
+        )
+    mutability, exclusions = values["image_tag_mutability"], values["image_tag_mutability_exclusions"]
+    if mutability is not None and mutability.has_exclusions and exclusions == ():
+        reader.report(
+            "image-tag-mutability",
+            f"got {shown(mutability)}; it needs image-tag-mutability-exclusions, the tags it excludes: set "
+            "image-tag-mutability-exclusions (such as `latest`), or set image-tag-mutability to "
+            f"{mutability.removesuffix('_WITH_EXCLUSION')}",
+        )
+    if exclusions and (mutability is None or not mutability.has_exclusions):
+        reader.report(
+            "image-tag-mutability-exclusions",
+            f"got {shown_items(exclusions)}; it is only used with image-tag-mutability MUTABLE_WITH_EXCLUSION or "
+            f"IMMUTABLE_WITH_EXCLUSION, but image-tag-mutability is {mutability or 'not set'}: set one of those, "
+            "or remove image-tag-mutability-exclusions",
         )
 
 
@@ -251,6 +279,14 @@ class _InputReader:
             self.reject(name, shown_items(bad), expected)
             return None
         return items
+
+    def tag_filters(self) -> tuple[str, ...] | None:
+        name = "image-tag-mutability-exclusions"
+        filters = self.items(name, TAG_FILTER.accepts, TAG_FILTER.expected)
+        if filters is not None and len(filters) > MAX_TAG_FILTERS:
+            self.reject(name, f"{len(filters)} filters", f"at most {MAX_TAG_FILTERS} (the ECR limit)")
+            return None
+        return filters
 
     def tags(self, sha: str) -> tuple[str, ...] | None:
         if not self.given("tags"):
