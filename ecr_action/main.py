@@ -186,7 +186,10 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
             workflow.set_output(Output.SCAN_STATUS, error.status)
             raise
         baseline, notes = None, []
-        if inputs.baseline_tag and outcome.status != scan.SKIPPED:
+        if outcome.unavailable:
+            workflow.warning(outcome.unavailable, title="Scan unavailable")
+            notes.append(outcome.unavailable)
+        elif inputs.baseline_tag and outcome.status != scan.SKIPPED:
             baseline, missing = baseline_findings(ecr, inputs, registry_id, baseline_digest, pushed.digest)
             if missing:
                 workflow.warning(missing, title="Baseline")
@@ -310,4 +313,5 @@ def scan_request(inputs: Inputs, registry_id: str | None, digest: str, media_typ
         timeout_seconds=inputs.scan_timeout,
         poll_interval_seconds=inputs.scan_poll_interval,
         media_type=media_type or None,
+        unavailable=inputs.scan_unavailable,
     )

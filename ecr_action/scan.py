@@ -13,20 +13,23 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecr_action import aws
 from ecr_action.errors import AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding, ScanKind, Severity, findings_from_page
-from ecr_action.inputs.choices import ScanMode
+from ecr_action.inputs.choices import ScanMode, ScanUnavailable
 from ecr_action.media_types import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES
 
 SKIPPED = "SKIPPED"
+# Each status ECR returns has one outcome. PENDING: an enhanced scan queued, not begun.
 WAITING_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})
 # ACTIVE is enhanced (Inspector) continuous scanning: the findings are there and kept up to date.
 READY_STATUSES = frozenset({"COMPLETE", "ACTIVE"})
-FAILURE_ADVICE = {
+# Every other status, known (below) or not, means ECR has no findings to give for the image: the gate
+# fails closed on it unless `scan-unavailable: warn`.
+UNAVAILABLE_ADVICE = {
     "FAILED": "Push the image again to get a new scan, or set `scan: skip` to publish without one.",
     "UNSUPPORTED_IMAGE": (
         "Basic scanning needs an operating system ECR knows (an image `FROM scratch` has "
@@ -69,6 +72,7 @@ class ScanRequest:
     timeout_seconds: float
     poll_interval_seconds: float
     media_type: str | None = None  # the image's manifest media type, when the push read it already
+    unavailable: ScanUnavailable = ScanUnavailable.FAIL  # when ECR can give no findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,8 @@ class ScanOutcome:
     # ECR's own count of the findings by severity (`findingSeverityCounts`), for the gate to check the
     # findings read against: per vulnerability for enhanced scanning, per finding for basic.
     declared_counts: Mapping[Severity, int] = field(default_factory=dict)
+    # Why there are no findings to gate on (ECR's status said so, and `scan-unavailable: warn`); "" if any.
+    unavailable: str = ""
 
 
 class _Deadline:
@@ -130,6 +136,10 @@ def wait_for_scan(
         )
     platforms = _platform_digests(ecr, request.repository, request.registry_id, request.digest)
     outcomes = [_wait_for_digest(ecr, request, digest, deadline) for digest in platforms]
+    unavailable = next((outcome for outcome in outcomes if outcome.unavailable), None)
+    if unavailable is not None:
+        # One platform without findings leaves the index without a complete set: nothing to gate on.
+        return replace(unavailable, seconds_waited=deadline.waited())
     # The largest count of any platform (`|`): their findings overlap and are merged, so a sum would
     # declare more than there is to read.
     declared: Counter[Severity] = Counter()
@@ -198,16 +208,32 @@ def _wait_for_digest(ecr: Any, request: ScanRequest, digest: str, deadline: _Dea
                     declared_counts=_declared_counts(page),
                 )
             if status not in WAITING_STATUSES:
-                advice = FAILURE_ADVICE.get(status, "Check the image in the ECR console.")
-                raise ScanFailedError(
-                    f"ECR's scan of {request.repository}@{digest} ended with status {status}: "
-                    f"{description or 'no description given'}. {advice}",
-                    status=status,
-                )
+                return _unavailable(request, digest, status, description, deadline)
         if deadline.remaining() <= 0:
             raise ScanTimeoutError(_timeout_message(request, digest, status, deadline.waited()))
         deadline.sleep(interval)
         interval = min(interval * POLL_GROWTH, MAX_POLL_INTERVAL_SECONDS)
+
+
+def _unavailable(request: ScanRequest, digest: str, status: str, description: str, deadline: _Deadline) -> ScanOutcome:
+    """The outcome of a scan that gives no findings: a ScanFailedError, unless the user accepts it."""
+    advice = UNAVAILABLE_ADVICE.get(status, "Check the image in the ECR console.")
+    said = (
+        f"ECR's scan of {request.repository}@{digest} ended with status {status}: "
+        f"{description or 'no description given'}."
+    )
+    if request.unavailable is ScanUnavailable.FAIL:
+        raise ScanFailedError(
+            f"{said} {advice} To publish the image with a warning instead, set `scan-unavailable: warn`.", status=status
+        )
+    return ScanOutcome(
+        status=status,
+        kind=None,
+        findings=(),
+        description=description,
+        seconds_waited=deadline.waited(),
+        unavailable=f"{said} No findings to gate on; passed as `scan-unavailable: warn` asks. {advice}",
+    )
 
 
 def _timeout_message(request: ScanRequest, digest: str, status: str | NoScan, waited: float) -> str:

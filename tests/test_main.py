@@ -264,6 +264,31 @@ def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
     assert outputs["image-digest"].startswith("sha256:")  # the push itself succeeded
 
 
+def test_with_scan_unavailable_warn_a_scan_without_findings_passes_with_a_warning(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    stack.scan_results(
+        {
+            "repositoryName": unique_name,
+            "imageId": {},
+            "imageScanStatus": {"status": "SCAN_ELIGIBILITY_EXPIRED", "description": "Continuous scanning ended."},
+        }
+    )
+    inputs = app_inputs(stack, role, unique_name, **{"scan-unavailable": "warn"})
+    result = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert result.returncode == 0, result.stdout
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("::warning title=Scan unavailable::")]
+    assert len(warnings) == 1 and "SCAN_ELIGIBILITY_EXPIRED: Continuous scanning ended." in warnings[0]
+    assert "gate passed with no findings to check: ECR's scan status is SCAN_ELIGIBILITY_EXPIRED" in result.stdout
+    outputs = step.outputs()
+    assert (outputs["scan-status"], outputs["gate"], outputs["findings-total"]) == (
+        "SCAN_ELIGIBILITY_EXPIRED",
+        "pass",
+        "0",
+    )
+
+
 def test_push_false_builds_without_aws(stack: StackClient, step: RunnerStep, unique_name: str) -> None:
     # No role and no token request variables: a fork's pull request can still check that the image builds.
     environment = step.environment(
