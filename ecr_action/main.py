@@ -120,6 +120,8 @@ def exit_now(code: int) -> NoReturn:
 
 
 def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
+    for skipped in inputs.skipped_tags:
+        workflow.info(f"tags: skipped {skipped}")
     # Everything that can be found wrong without AWS is checked before the first call to it.
     ignores = resolve_ignores(inputs.ignore, inputs.ignore_entries, today=datetime.datetime.now(datetime.UTC).date())
     # The engine is asked first: nothing in AWS changes for a build that cannot run.

@@ -203,6 +203,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         ignore=("CVE-2024-1234", "GHSA-abcd-efgh-2345", "ALAS2-2024-2500"),
         ignore_file=workspace / "ignore.yml",
         ignore_entries=(IgnoreEntry("CVE-2024-1234", "not reachable"),),
+        skipped_tags=(),
         baseline_tag="stable",
         sarif_file=workspace / "reports" / "ecr.sarif",
         annotations=0,
@@ -288,7 +289,8 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
 
 def test_inputs_fields_are_the_table_inputs_spelt_with_underscores() -> None:
     fields = [field.name for field in dataclasses.fields(Inputs)]
-    assert fields == [spec.name.replace("-", "_") for spec in INPUT_SPECS] + ["ignore_entries", "github"]
+    derived = ["ignore_entries", "skipped_tags", "github"]
+    assert fields == [spec.name.replace("-", "_") for spec in INPUT_SPECS] + derived
 
 
 # Cases are (inputs given, the named input first; the one problem line expected), {workspace} standing for

@@ -44,6 +44,7 @@ from ecr_action.inputs.forms import (
     shown,
     shown_items,
 )
+from ecr_action.inputs.placeholders import DEFAULT_TAGS, expand_tags
 from ecr_action.inputs.table import INPUTS
 
 
@@ -96,8 +97,10 @@ class Inputs:
     sarif_file: Path | None
     annotations: int
     summary: bool
-    # Derived from the inputs above: the ignore-file's entries, parsed with them.
+    # Derived from the inputs above: the ignore-file's entries, parsed with them; the tag lines skipped
+    # on this event (a placeholder without a value), each with the reason, for the log.
     ignore_entries: tuple[IgnoreEntry, ...]
+    skipped_tags: tuple[str, ...]
     github: GitHubContext
 
 
@@ -146,7 +149,8 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         "pull": reader.boolean("pull"),
         "no_cache": reader.boolean("no-cache"),
         "build_timeout": reader.integer("build-timeout") if reader.given("build-timeout") else None,
-        "tags": reader.tags(github.sha),
+        "tags": (expanded := reader.tags(github, now()))[0],
+        "skipped_tags": expanded[1],
         "if_tag_exists": reader.choice("if-tag-exists"),
         "push": reader.boolean("push"),
         "retries": reader.integer("retries"),
@@ -288,20 +292,41 @@ class _InputReader:
             return None
         return filters
 
-    def tags(self, sha: str) -> tuple[str, ...] | None:
-        if not self.given("tags"):
-            if not sha:
-                self.report("tags", "missing, and there is no commit SHA (GITHUB_SHA) to default to: set tags")
-                return None
-            return (sha[:7],)
-        tags = self.items("tags", IMAGE_TAG.accepts, IMAGE_TAG.expected)
-        if tags == ():
-            self.reject("tags", shown(self.text("tags") or ""), "at least one tag")
-            return None
-        if tags is not None and len(tags) > MAX_TAGS:
-            self.reject("tags", f"{len(tags)} tags", f"at most {MAX_TAGS} (the ECR limit per image)")
-            return None
-        return tags
+    def tags(self, github: GitHubContext, now: datetime) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """(the tags, or None when reported; the lines skipped on this event, each with why)."""
+        if not self.given("tags") and not github.sha:
+            self.report("tags", "missing, and there is no commit SHA (GITHUB_SHA) to default to: set tags")
+            return None, ()
+        value = self.text("tags") or DEFAULT_TAGS
+        lines = [line.strip() for line in re.split(r"[,\n]", value) if line.strip()]
+        if not lines:
+            self.reject("tags", shown(value), "at least one tag")
+            return None, ()
+        try:
+            expansion = expand_tags(lines, github, now)
+        except ValueError as error:
+            self.reject(
+                "tags",
+                f"the unknown placeholder {error}",
+                "placeholders among {{sha}}, {{short-sha}}, {{branch}}, {{pr}}, {{version}}, {{major}}, "
+                "{{minor}}, {{run-number}}, {{date}}",
+            )
+            return None, ()
+        bad = [tag for tag in expansion.tags if not IMAGE_TAG.accepts(tag)]
+        if bad:
+            self.reject("tags", shown_items(bad), IMAGE_TAG.expected)
+            return None, expansion.skipped
+        if not expansion.tags:
+            self.report(
+                "tags",
+                f"no tag is left on this {github.event_name or 'run'} event: every line was skipped "
+                f"({'; '.join(expansion.skipped)}); add a line that has a value here, such as {{{{short-sha}}}}",
+            )
+            return None, expansion.skipped
+        if len(expansion.tags) > MAX_TAGS:
+            self.reject("tags", f"{len(expansion.tags)} tags", f"at most {MAX_TAGS} (the ECR limit per image)")
+            return None, expansion.skipped
+        return expansion.tags, expansion.skipped
 
     def pairs(
         self,
