@@ -142,6 +142,16 @@ class ScanFailedError(ActionError):
         self.status = status  # ECR's scan status, for the `scan-status` output
 
 
+class SigningError(ActionError):
+    """ECR's managed signing of the image failed, or did not finish before the deadline."""
+
+    title = "Image signing"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status  # the `signing-status` output
+
+
 class GateFailedError(ActionError):
     """Findings at or above `fail-on` remain after ignores and the baseline."""
 

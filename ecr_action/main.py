@@ -21,8 +21,8 @@ from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import aws, build, credentials, push, repository, results, scan
-from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError
+from ecr_action import aws, build, credentials, push, repository, results, scan, signing
+from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError, SigningError
 from ecr_action.findings import Finding
 from ecr_action.github import Workflow
 from ecr_action.ignores import resolve_ignores
@@ -197,6 +197,18 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
                 workflow.warning(missing, title="Baseline")
                 notes.append(missing)
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
+        # Within the same deadline: the image is ready once it is both scanned and signed.
+        request = signing_request(inputs, registry_id, resolved.account_id, pushed.digest, outcome.seconds_waited)
+        try:
+            signed = signing.wait_for_signing(ecr, request)
+        except SigningError as error:
+            workflow.set_output(Output.SIGNING_STATUS, error.status)
+            raise
+        workflow.set_output(Output.SIGNING_STATUS, signed.status)
+        if signed.note:
+            workflow.warning(signed.note, title="Image signing")
+        elif signed.profiles:
+            workflow.info(f"signed by ECR with {', '.join(signed.profiles)}")
     results.report_and_gate(
         results.RunReport(
             inputs, repository_uri, pushed, outcome, ignores, baseline, dict(timings.seconds), tuple(notes)
@@ -303,6 +315,19 @@ def push_spec(
         if_tag_exists=inputs.if_tag_exists,
         immutable=ensured.tag_mutability.immutable,
         retry=retry_policy(inputs),
+    )
+
+
+def signing_request(
+    inputs: Inputs, registry_id: str, account_id: str, digest: str, seconds_scanning: float
+) -> signing.SigningRequest:
+    return signing.SigningRequest(
+        repository=inputs.repository,
+        registry_id=registry_id,
+        own_registry=registry_id == account_id,
+        digest=digest,
+        timeout_seconds=max(0.0, inputs.scan_timeout - seconds_scanning),
+        poll_interval_seconds=inputs.scan_poll_interval,
     )
 
 

@@ -220,7 +220,7 @@ def _unavailable(request: ScanRequest, digest: str, status: str, description: st
     advice = UNAVAILABLE_ADVICE.get(status, "Check the image in the ECR console.")
     said = (
         f"ECR's scan of {request.repository}@{digest} ended with status {status}: "
-        f"{description or 'no description given'}."
+        f"{(description or 'no description given').rstrip('.')}."
     )
     if request.unavailable is ScanUnavailable.FAIL:
         raise ScanFailedError(

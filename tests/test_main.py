@@ -280,7 +280,7 @@ def test_with_scan_unavailable_warn_a_scan_without_findings_passes_with_a_warnin
     assert result.returncode == 0, result.stdout
     assert "tags: skipped 'pr-{{pr}}': {{pr}} has no value on this" in result.stdout
     warnings = [line for line in result.stdout.splitlines() if line.startswith("::warning title=Scan unavailable::")]
-    assert len(warnings) == 1 and "SCAN_ELIGIBILITY_EXPIRED: Continuous scanning ended." in warnings[0]
+    assert len(warnings) == 1 and "SCAN_ELIGIBILITY_EXPIRED: Continuous scanning ended. No findings" in warnings[0]
     assert "gate passed with no findings to check: ECR's scan status is SCAN_ELIGIBILITY_EXPIRED" in result.stdout
     outputs = step.outputs()
     assert (outputs["scan-status"], outputs["gate"], outputs["findings-total"]) == (
