@@ -243,16 +243,17 @@ def test_without_id_token_permission_the_fix_is_printed(
     assert "permissions:%0A  id-token: write%0A  contents: read" in result.stdout
 
 
+def queue_scan_status(stack: StackClient, repository: str, status: str, description: str) -> None:
+    """ECR's scan of the image ends with `status`, and no findings."""
+    stack.scan_results(
+        {"repositoryName": repository, "imageId": {}, "imageScanStatus": {"status": status, "description": description}}
+    )
+
+
 def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
     stack: StackClient, step: RunnerStep, role: str, unique_name: str
 ) -> None:
-    stack.scan_results(
-        {
-            "repositoryName": unique_name,
-            "imageId": {},
-            "imageScanStatus": {"status": "UNSUPPORTED_IMAGE", "description": "The operating system is not supported."},
-        }
-    )
+    queue_scan_status(stack, unique_name, "UNSUPPORTED_IMAGE", "The operating system is not supported.")
     result = run_action(step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name)))
 
     assert result.returncode == 1
@@ -267,13 +268,7 @@ def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
 def test_with_scan_unavailable_warn_a_scan_without_findings_passes_with_a_warning(
     stack: StackClient, step: RunnerStep, role: str, unique_name: str
 ) -> None:
-    stack.scan_results(
-        {
-            "repositoryName": unique_name,
-            "imageId": {},
-            "imageScanStatus": {"status": "SCAN_ELIGIBILITY_EXPIRED", "description": "Continuous scanning ended."},
-        }
-    )
+    queue_scan_status(stack, unique_name, "SCAN_ELIGIBILITY_EXPIRED", "Continuous scanning ended.")
     inputs = app_inputs(stack, role, unique_name, **{"scan-unavailable": "warn", "tags": "{{short-sha}}, pr-{{pr}}"})
     result = run_action(step.environment(stack, stack.github_job(), inputs))
 

@@ -3,6 +3,7 @@ then the whole action against the stack, whose gateway answers the signing opera
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from ecr_action.signing import (
     signing_status,
     wait_for_signing,
 )
+from stack.apps import write_app
 from stack.client import StackClient
 from stack.gateway import signing_reply
 from stack.runner import RunnerStep, run_action
@@ -180,51 +182,38 @@ def signing_gateway(stack: StackClient) -> StackClient:
     return stack
 
 
-def test_stack_the_action_waits_for_the_signature_and_outputs_its_status(
-    signing_gateway: StackClient, tmp_path: Any, unique_name: str
-) -> None:
-    from stack.apps import write_app
-
-    stack = signing_gateway
+def run_signed(stack: StackClient, tmp_path: Path, repository: str, statuses: list[list[dict[str, Any]]]) -> Any:
+    """The action run on a repository whose images the registry signs, going through `statuses`."""
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_app(step.workspace / "app", marker=tmp_path.name)
     stack.scan_results(
         {
-            "repositoryName": unique_name,
+            "repositoryName": repository,
             "imageId": {},
             "imageScanStatus": {"status": "COMPLETE"},
             "imageScanFindings": {"findings": []},
         }
     )
-    stack.image_signing(unique_name, PROFILE, [[IN_PROGRESS], [COMPLETE]])
-    role = stack.github_role(unique_name.replace("/", "-"))
-    inputs = app_inputs(stack, role, unique_name, **{"scan-poll-interval": "1"})
+    stack.image_signing(repository, PROFILE, statuses)
+    role = stack.github_role(repository.replace("/", "-"))
+    inputs = app_inputs(stack, role, repository, **{"scan-poll-interval": "1"})
+    return step, run_action(step.environment(stack, stack.github_job(), inputs))
 
-    result = run_action(step.environment(stack, stack.github_job(), inputs))
+
+def test_stack_the_action_waits_for_the_signature_and_outputs_its_status(
+    signing_gateway: StackClient, tmp_path: Path, unique_name: str
+) -> None:
+    step, result = run_signed(signing_gateway, tmp_path, unique_name, [[IN_PROGRESS], [COMPLETE]])
 
     assert result.returncode == 0, result.stdout
     assert f"signed by ECR with {PROFILE}" in result.stdout
     assert step.outputs()["signing-status"] == "COMPLETE"
 
 
-def test_stack_a_failed_signature_fails_the_step(signing_gateway: StackClient, tmp_path: Any, unique_name: str) -> None:
-    from stack.apps import write_app
-
-    stack = signing_gateway
-    step = RunnerStep.in_directory(tmp_path / "runner")
-    write_app(step.workspace / "app", marker=tmp_path.name)
-    stack.scan_results(
-        {
-            "repositoryName": unique_name,
-            "imageId": {},
-            "imageScanStatus": {"status": "COMPLETE"},
-            "imageScanFindings": {"findings": []},
-        }
-    )
-    stack.image_signing(unique_name, PROFILE, [[FAILED]])
-    role = stack.github_role(unique_name.replace("/", "-"))
-
-    result = run_action(step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name)))
+def test_stack_a_failed_signature_fails_the_step(
+    signing_gateway: StackClient, tmp_path: Path, unique_name: str
+) -> None:
+    step, result = run_signed(signing_gateway, tmp_path, unique_name, [[FAILED]])
 
     assert result.returncode == 1
     errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]

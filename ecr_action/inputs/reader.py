@@ -20,14 +20,7 @@ from typing import Any
 from ecr_action import policies
 from ecr_action.errors import InputError
 from ecr_action.ignores import IgnoreEntry, load_ignore_file
-from ecr_action.inputs.choices import (
-    EncryptionType,
-    FailOn,
-    IfTagExists,
-    ImageTagMutability,
-    ScanMode,
-    ScanUnavailable,
-)
+from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode, ScanUnavailable
 from ecr_action.inputs.context import GitHubContext
 from ecr_action.inputs.forms import (
     ACCOUNT_ID,

@@ -10,14 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ecr_action.inputs.choices import (
-    EncryptionType,
-    FailOn,
-    IfTagExists,
-    ImageTagMutability,
-    ScanMode,
-    ScanUnavailable,
-)
+from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode, ScanUnavailable
 
 
 @dataclass(frozen=True, slots=True)
