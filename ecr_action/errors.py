@@ -98,7 +98,7 @@ class ImmutableTagError(ActionError):
         """The repository's tags are IMMUTABLE: whether the action or the registry found it out."""
         named = f" ({digest})" if digest else ""
         return cls(
-            f"Tag '{tag}' already names another image{named} in {repository}, whose tags are IMMUTABLE: "
+            f"Tag '{tag}' already names another image{named} in {repository}, where the tag is IMMUTABLE: "
             "push under a new tag (e.g. the commit SHA)."
         )
 
@@ -146,6 +146,16 @@ class ScanFailedError(ActionError):
     def __init__(self, message: str, status: str) -> None:
         super().__init__(message)
         self.status = status  # ECR's scan status, for the `scan-status` output
+
+
+class SigningError(ActionError):
+    """ECR's managed signing of the image failed, or did not finish before the deadline."""
+
+    title = "Image signing"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status  # the `signing-status` output
 
 
 class GateFailedError(ActionError):

@@ -21,13 +21,13 @@ from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import aws, build, credentials, push, repository, results, scan
-from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError
+from ecr_action import aws, build, credentials, push, repository, results, scan, signing
+from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError, SigningError
 from ecr_action.findings import Finding
 from ecr_action.github import Workflow
 from ecr_action.ignores import resolve_ignores
 from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
-from ecr_action.inputs.choices import CacheTo, ImageTagMutability, ScanMode
+from ecr_action.inputs.choices import CacheTo, ScanMode
 from ecr_action.outputs import Output
 from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
@@ -123,6 +123,8 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     # Masked before anything runs: from here on no log line, error or output can show a build secret.
     for _, value in inputs.secrets:
         mask_secret(workflow, value.decode("utf-8", "replace"))
+    for skipped in inputs.skipped_tags:
+        workflow.info(f"tags: skipped {skipped}")
     # Everything that can be found wrong without AWS is checked before the first call to it.
     ignores = resolve_ignores(inputs.ignore, inputs.ignore_entries, today=datetime.datetime.now(datetime.UTC).date())
     # The engine is asked first: nothing in AWS changes for a build that cannot run.
@@ -192,12 +194,27 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
             workflow.set_output(Output.SCAN_STATUS, error.status)
             raise
         baseline, notes = None, []
-        if inputs.baseline_tag and outcome.status != scan.SKIPPED:
+        if outcome.unavailable:
+            workflow.warning(outcome.unavailable, title="Scan unavailable")
+            notes.append(outcome.unavailable)
+        elif inputs.baseline_tag and outcome.status != scan.SKIPPED:
             baseline, missing = baseline_findings(ecr, inputs, registry_id, baseline_digest, pushed.digest)
             if missing:
                 workflow.warning(missing, title="Baseline")
                 notes.append(missing)
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
+        # Within the same deadline: the image is ready once it is both scanned and signed.
+        request = signing_request(inputs, registry_id, resolved.account_id, pushed.digest, outcome.seconds_waited)
+        try:
+            signed = signing.wait_for_signing(ecr, request)
+        except SigningError as error:
+            workflow.set_output(Output.SIGNING_STATUS, error.status)
+            raise
+        workflow.set_output(Output.SIGNING_STATUS, signed.status)
+        if signed.note:
+            workflow.warning(signed.note, title="Image signing")
+        elif signed.profiles:
+            workflow.info(f"signed by ECR with {', '.join(signed.profiles)}")
     results.report_and_gate(
         results.RunReport(
             inputs, repository_uri, pushed, outcome, ignores, baseline, dict(timings.seconds), tuple(notes)
@@ -322,6 +339,7 @@ def repository_spec(inputs: Inputs) -> repository.RepositorySpec:
         # Scanning on push is what `scan: on-push` waits for, so that mode turns it on.
         scan_on_push=inputs.scan_on_push or inputs.scan is ScanMode.ON_PUSH,
         tag_mutability=inputs.image_tag_mutability,
+        tag_mutability_exclusions=inputs.image_tag_mutability_exclusions,
         encryption_type=inputs.encryption_type,
         kms_key=inputs.kms_key,
         lifecycle_policy=inputs.lifecycle_policy,
@@ -339,8 +357,21 @@ def push_spec(
         registry_id=registry_id,
         tags=inputs.tags,
         if_tag_exists=inputs.if_tag_exists,
-        immutable=(ensured.tag_mutability or "").startswith(ImageTagMutability.IMMUTABLE),
+        immutable=ensured.tag_mutability.immutable,
         retry=retry_policy(inputs),
+    )
+
+
+def signing_request(
+    inputs: Inputs, registry_id: str, account_id: str, digest: str, seconds_scanning: float
+) -> signing.SigningRequest:
+    return signing.SigningRequest(
+        repository=inputs.repository,
+        registry_id=registry_id,
+        own_registry=registry_id == account_id,
+        digest=digest,
+        timeout_seconds=max(0.0, inputs.scan_timeout - seconds_scanning),
+        poll_interval_seconds=inputs.scan_poll_interval,
     )
 
 
@@ -353,4 +384,5 @@ def scan_request(inputs: Inputs, registry_id: str | None, digest: str, media_typ
         timeout_seconds=inputs.scan_timeout,
         poll_interval_seconds=inputs.scan_poll_interval,
         media_type=media_type or None,
+        unavailable=inputs.scan_unavailable,
     )

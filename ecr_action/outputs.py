@@ -16,6 +16,7 @@ class Output(enum.StrEnum):
     TAGS = "tags"
     AWS_ACCOUNT_ID = "aws-account-id"
     SCAN_STATUS = "scan-status"
+    SIGNING_STATUS = "signing-status"
     FINDINGS = "findings"
     FINDINGS_TOTAL = "findings-total"
     GATE = "gate"

@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 LIFECYCLE_TAG_STATUSES = ("tagged", "untagged", "any")
-LIFECYCLE_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed")
+LIFECYCLE_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned")
+# Count types that measure days (countUnit "days"); the others count images.
+LIFECYCLE_DAY_COUNT_TYPES = ("sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned")
+LIFECYCLE_STORAGE_CLASSES = ("standard", "archive")
+LIFECYCLE_ACTION_TYPES = ("expire", "transition")
+# ECR archives and nothing else: archive is the only storage class a rule can move images to.
+LIFECYCLE_TARGET_STORAGE_CLASSES = ("archive",)
 REPOSITORY_POLICY_VERSIONS = ("2008-10-17", "2012-10-17")
 REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
 LIFECYCLE_POLICY_MAX_CHARACTERS = 30_720
@@ -84,9 +90,14 @@ def _check_lifecycle_rule(rule: Any, where: str) -> None:
         raise ValueError(f"{where}.description: expected a string")
     _check_selection(rule["selection"], f"{where}.selection")
     action = rule["action"]
-    _check_fields(action, f"{where}.action", required=("type",))
-    if action["type"] != "expire":
-        raise ValueError(f"{where}.action.type: expected 'expire'")
+    _check_fields(action, f"{where}.action", required=("type",), optional=("targetStorageClass",))
+    if action["type"] not in LIFECYCLE_ACTION_TYPES:
+        raise ValueError(f"{where}.action.type: expected one of {', '.join(LIFECYCLE_ACTION_TYPES)}")
+    if action["type"] == "transition":
+        if action.get("targetStorageClass") not in LIFECYCLE_TARGET_STORAGE_CLASSES:
+            raise ValueError(f"{where}.action.targetStorageClass: expected 'archive' with type transition")
+    elif "targetStorageClass" in action:
+        raise ValueError(f"{where}.action.targetStorageClass: only allowed with type transition")
 
 
 def _check_selection(selection: Any, where: str) -> None:
@@ -94,8 +105,10 @@ def _check_selection(selection: Any, where: str) -> None:
         selection,
         where,
         required=("tagStatus", "countType", "countNumber"),
-        optional=("tagPrefixList", "tagPatternList", "countUnit"),
+        optional=("tagPrefixList", "tagPatternList", "countUnit", "storageClass"),
     )
+    if "storageClass" in selection and selection["storageClass"] not in LIFECYCLE_STORAGE_CLASSES:
+        raise ValueError(f"{where}.storageClass: expected one of {', '.join(LIFECYCLE_STORAGE_CLASSES)}")
     tag_status = selection["tagStatus"]
     if tag_status not in LIFECYCLE_TAG_STATUSES:
         raise ValueError(f"{where}.tagStatus: expected one of {', '.join(LIFECYCLE_TAG_STATUSES)}")
@@ -109,11 +122,11 @@ def _check_selection(selection: Any, where: str) -> None:
     count_type = selection["countType"]
     if count_type not in LIFECYCLE_COUNT_TYPES:
         raise ValueError(f"{where}.countType: expected one of {', '.join(LIFECYCLE_COUNT_TYPES)}")
-    if count_type == "sinceImagePushed":
+    if count_type in LIFECYCLE_DAY_COUNT_TYPES:
         if selection.get("countUnit") != "days":
-            raise ValueError(f"{where}.countUnit: expected 'days' with countType sinceImagePushed")
+            raise ValueError(f"{where}.countUnit: expected 'days' with countType {count_type}")
     elif "countUnit" in selection:
-        raise ValueError(f"{where}.countUnit: only allowed with countType sinceImagePushed")
+        raise ValueError(f"{where}.countUnit: only allowed with countType {', '.join(LIFECYCLE_DAY_COUNT_TYPES)}")
     _check_positive_int(selection["countNumber"], f"{where}.countNumber")
 
 

@@ -60,7 +60,9 @@ class PushSpec:
     registry_id: str | None
     tags: tuple[str, ...]
     if_tag_exists: IfTagExists
-    immutable: bool
+    # Whether ECR refuses to move this tag: per tag, since exclusion filters make some tags behave
+    # the other way from the repository's mode.
+    immutable: Callable[[str], bool]
     retry: RetryPolicy  # of the whole push, tag to checked manifest
 
 
@@ -146,7 +148,7 @@ def plan_tags(
     which is the engine's image id; an index by its own digest).
 
     fail: any existing tag fails. skip-same-digest: a tag naming this image is left as it is, one naming
-    another image fails. overwrite: a tag naming another image is moved, unless tags are IMMUTABLE.
+    another image fails. overwrite: a tag naming another image is moved, unless ECR holds that tag immutable.
     """
     to_write, unchanged = [], []
     for tag in spec.tags:
@@ -158,7 +160,7 @@ def plan_tags(
             raise ImmutableTagError.exists(tag, spec.repository, current.digest)
         if is_ours(current):
             unchanged.append(tag)
-        elif spec.immutable:
+        elif spec.immutable(tag):
             raise ImmutableTagError.immutable(tag, spec.repository, current.digest)
         elif spec.if_tag_exists is IfTagExists.OVERWRITE:
             to_write.append(tag)

@@ -12,6 +12,7 @@ policies, and removing them from here would undo that work on every run.
 from __future__ import annotations
 
 import enum
+import fnmatch
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +23,8 @@ from ecr_action import aws
 from ecr_action.errors import RepositoryMissingError
 from ecr_action.inputs.choices import EncryptionType, ImageTagMutability
 
-# ECR's own tag-mutability modes whose exclusion filters (tags that behave the other way) are set
-# elsewhere; the action has no input for the filters, so it keeps them and compares the base mode.
-_EXCLUSION_SUFFIX = "_WITH_EXCLUSION"
+# ECR's only kind of tag-mutability exclusion filter: `*` matches any run of characters.
+EXCLUSION_FILTER_TYPE = "WILDCARD"
 
 
 class ChangeKind(enum.StrEnum):
@@ -45,14 +45,36 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Encryption:
-    type: str  # EncryptionType: AES256 or KMS (ECR may add others)
-    kms_key: str | None = None  # with KMS: the key given; None means the AWS managed key (aws/ecr)
+class TagMutability:
+    """A repository's tag mutability as ECR applies it, tag by tag."""
+
+    mode: str  # ImageTagMutability (ECR may add others)
+    exclusions: tuple[str, ...] = ()  # wildcard filters; only with a *_WITH_EXCLUSION mode
 
     def __str__(self) -> str:
-        if self.type != EncryptionType.KMS:
+        return f"{self.mode} (excluding {', '.join(self.exclusions)})" if self.exclusions else self.mode
+
+    def immutable(self, tag: str) -> bool:
+        """Whether ECR refuses to move `tag` once it names an image: a tag matching an exclusion filter
+        behaves the other way from the mode (e.g. `latest` moves while `v1.2.3` is immutable)."""
+        immutable = self.mode.startswith(ImageTagMutability.IMMUTABLE)
+        # The filters' characters are [0-9a-zA-Z._*-], so fnmatch's only special character here is `*`.
+        excluded = any(fnmatch.fnmatchcase(tag, pattern) for pattern in self.exclusions)
+        return immutable != excluded
+
+    def same_as(self, other: TagMutability) -> bool:
+        return self.mode == other.mode and sorted(self.exclusions) == sorted(other.exclusions)
+
+
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    type: str  # EncryptionType: AES256, KMS or KMS_DSSE (ECR may add others)
+    kms_key: str | None = None  # with KMS or KMS_DSSE: the key given; None means the AWS managed key (aws/ecr)
+
+    def __str__(self) -> str:
+        if self.type == EncryptionType.AES256:
             return self.type
-        return f"KMS with key {self.kms_key}" if self.kms_key else "KMS with the AWS managed key"
+        return f"{self.type} with key {self.kms_key}" if self.kms_key else f"{self.type} with the AWS managed key"
 
     def satisfies(self, wanted: Encryption) -> bool:
         """Whether a repository with this encryption has the encryption `wanted` asks for."""
@@ -78,6 +100,7 @@ class RepositorySpec:
     lifecycle_policy: str | None  # canonical JSON; None leaves ECR's as it is
     repository_policy: str | None  # canonical JSON; None leaves ECR's as it is
     tags: tuple[tuple[str, str], ...]  # added or updated; tags not listed are left alone
+    tag_mutability_exclusions: tuple[str, ...] = ()  # with a *_WITH_EXCLUSION tag_mutability
 
     @property
     def encryption(self) -> Encryption:
@@ -85,8 +108,19 @@ class RepositorySpec:
         return Encryption(self.encryption_type or default, self.kms_key)
 
     @property
-    def tag_mutability_on_creation(self) -> str:
-        return self.tag_mutability or ImageTagMutability.MUTABLE
+    def tag_mutability_on_creation(self) -> TagMutability:
+        return TagMutability(self.tag_mutability or ImageTagMutability.MUTABLE, self.tag_mutability_exclusions)
+
+    def wanted_tag_mutability(self, current: TagMutability) -> TagMutability:
+        """The mutability the repository should have. A plain MUTABLE or IMMUTABLE asked of a repository
+        with the same base mode and exclusion filters keeps the filters: they may be managed elsewhere
+        (Terraform), as they had to be before this action took them."""
+        if self.tag_mutability is None:
+            return current
+        mode = ImageTagMutability(self.tag_mutability)
+        if not mode.has_exclusions and current.mode == f"{mode}_WITH_EXCLUSION":
+            return current
+        return TagMutability(mode, self.tag_mutability_exclusions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +131,7 @@ class RepositoryState:
     registry_id: str
     arn: str
     scan_on_push: bool
-    tag_mutability: str
+    tag_mutability: TagMutability
     encryption: Encryption
     lifecycle_policy: str | None  # JSON text as ECR returns it
     repository_policy: str | None  # JSON text as ECR returns it
@@ -112,7 +146,7 @@ class RepositoryResult:
     uri: str | None
     registry_id: str | None
     arn: str | None
-    tag_mutability: str | None  # as ECR will have it after the run
+    tag_mutability: TagMutability  # as ECR will have it after the run
     created: bool
     changes: list[Change]
     warnings: list[str]
@@ -128,10 +162,9 @@ def plan(spec: RepositorySpec, state: RepositoryState | None) -> list[Change]:
         changes.append(
             Change(ChangeKind.SCAN_ON_PUSH, f"scan-on-push: {_bool(state.scan_on_push)} → {_bool(spec.scan_on_push)}")
         )
-    if spec.tag_mutability and spec.tag_mutability != state.tag_mutability.removesuffix(_EXCLUSION_SUFFIX):
-        changes.append(
-            Change(ChangeKind.TAG_MUTABILITY, f"tag-mutability: {state.tag_mutability} → {spec.tag_mutability}")
-        )
+    wanted = spec.wanted_tag_mutability(state.tag_mutability)
+    if not wanted.same_as(state.tag_mutability):
+        changes.append(Change(ChangeKind.TAG_MUTABILITY, f"tag-mutability: {state.tag_mutability} → {wanted}"))
     changes.extend(_policy_changes(spec, state.lifecycle_policy, state.repository_policy))
     tag_change = _tag_change(spec.tags, dict(state.tags))
     if tag_change is not None:
@@ -218,7 +251,7 @@ def _result(
         uri=state.uri if state else None,
         registry_id=state.registry_id if state else None,
         arn=state.arn if state else None,
-        tag_mutability=spec.tag_mutability or (state.tag_mutability if state else spec.tag_mutability_on_creation),
+        tag_mutability=spec.wanted_tag_mutability(state.tag_mutability) if state else spec.tag_mutability_on_creation,
         created=created,
         changes=changes,
         warnings=[warning] if warning else [],
@@ -237,8 +270,8 @@ def _create(ecr: Any, spec: RepositorySpec) -> RepositoryState | None:
         spec.registry_id,
         none_on={"RepositoryAlreadyExistsException"},
         imageScanningConfiguration={"scanOnPush": spec.scan_on_push},
-        imageTagMutability=spec.tag_mutability_on_creation,
         encryptionConfiguration=encryption,
+        **_tag_mutability_arguments(spec.tag_mutability_on_creation),
         **optional,
     )
     return None if created is None else _state(created["repository"], None, None, spec.tags)
@@ -254,7 +287,11 @@ def _apply(ecr: Any, spec: RepositorySpec, arn: str, what: ChangeKind) -> None:
             ecr.put_image_scanning_configuration,
             {"imageScanningConfiguration": {"scanOnPush": spec.scan_on_push}},
         ),
-        ChangeKind.TAG_MUTABILITY: (ecr.put_image_tag_mutability, {"imageTagMutability": spec.tag_mutability}),
+        ChangeKind.TAG_MUTABILITY: (
+            ecr.put_image_tag_mutability,
+            # Planned only when the mutability is asked for, so the wanted one is the spec's.
+            _tag_mutability_arguments(TagMutability(str(spec.tag_mutability), spec.tag_mutability_exclusions)),
+        ),
         ChangeKind.LIFECYCLE_POLICY: (ecr.put_lifecycle_policy, {"lifecyclePolicyText": spec.lifecycle_policy}),
         ChangeKind.REPOSITORY_POLICY: (ecr.set_repository_policy, {"policyText": spec.repository_policy}),
     }
@@ -262,6 +299,15 @@ def _apply(ecr: Any, spec: RepositorySpec, arn: str, what: ChangeKind) -> None:
         raise ValueError(f"no ECR call applies a {what!r} change")
     operation, arguments = calls[what]
     aws.ecr_call(operation, spec.name, spec.registry_id, **arguments)
+
+
+def _tag_mutability_arguments(mutability: TagMutability) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"imageTagMutability": mutability.mode}
+    if mutability.exclusions:
+        arguments["imageTagMutabilityExclusionFilters"] = [
+            {"filterType": EXCLUSION_FILTER_TYPE, "filter": pattern} for pattern in mutability.exclusions
+        ]
+    return arguments
 
 
 def _creation(spec: RepositorySpec) -> Change:
@@ -319,7 +365,10 @@ def _state(
         registry_id=repository["registryId"],
         arn=repository["repositoryArn"],
         scan_on_push=bool(repository.get("imageScanningConfiguration", {}).get("scanOnPush", False)),
-        tag_mutability=repository.get("imageTagMutability", ImageTagMutability.MUTABLE),
+        tag_mutability=TagMutability(
+            repository.get("imageTagMutability", ImageTagMutability.MUTABLE),
+            tuple(entry["filter"] for entry in repository.get("imageTagMutabilityExclusionFilters") or ()),
+        ),
         encryption=Encryption(encryption.get("encryptionType", EncryptionType.AES256), encryption.get("kmsKey")),
         lifecycle_policy=lifecycle_policy,
         repository_policy=repository_policy,

@@ -109,6 +109,9 @@ def report_and_gate(run: RunReport, workflow: Workflow) -> None:
                 )
             )
         )
+    if outcome.unavailable:
+        workflow.info(f"gate passed with no findings to check: ECR's scan status is {outcome.status}")
+        return
     gate(verdict, workflow)
 
 

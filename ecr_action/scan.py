@@ -20,14 +20,17 @@ from typing import Any
 from ecr_action import aws
 from ecr_action.errors import AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import Finding, ScanKind, Severity, findings_from_page
-from ecr_action.inputs.choices import ScanMode
+from ecr_action.inputs.choices import ScanMode, ScanUnavailable
 from ecr_action.media_types import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES
 
 SKIPPED = "SKIPPED"
+# Each status ECR returns has one outcome. PENDING: an enhanced scan queued, not begun.
 WAITING_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})
 # ACTIVE is enhanced (Inspector) continuous scanning: the findings are there and kept up to date.
 READY_STATUSES = frozenset({"COMPLETE", "ACTIVE"})
-FAILURE_ADVICE = {
+# Every other status, known (below) or not, means ECR has no findings to give for the image: the gate
+# fails closed on it unless `scan-unavailable: warn`.
+UNAVAILABLE_ADVICE = {
     "FAILED": "Push the image again to get a new scan, or set `scan: skip` to publish without one.",
     "UNSUPPORTED_IMAGE": (
         "Basic scanning needs an operating system ECR knows (an image `FROM scratch` has "
@@ -70,6 +73,7 @@ class ScanRequest:
     timeout_seconds: float
     poll_interval_seconds: float
     media_type: str | None = None  # the image's manifest media type, when the push read it already
+    unavailable: ScanUnavailable = ScanUnavailable.FAIL  # when ECR can give no findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class ScanOutcome:
     # index, which ECR does not scan: each platform's counts are in `platforms`.
     declared_counts: Mapping[Severity, int] = field(default_factory=dict)
     platforms: tuple[PlatformScan, ...] = ()  # an index's platform images, in its order; () for one image
+    # Why there are no findings to gate on (ECR's status said so, and `scan-unavailable: warn`); "" if any.
+    unavailable: str = ""
 
 
 class _Deadline:
@@ -145,6 +151,10 @@ def wait_for_scan(
         return _wait(ecr, request, [PlatformImage(request.digest)], deadline)[0]
     images = platform_images(ecr, request.repository, request.registry_id, request.digest)
     outcomes = _wait(ecr, request, images, deadline)
+    unavailable = next((outcome for outcome in outcomes if outcome.unavailable), None)
+    if unavailable is not None:
+        # One platform without findings leaves the index without a complete set: nothing to gate on.
+        return replace(unavailable, seconds_waited=deadline.waited())
     # The scan type is the registry's, so every platform image has the same status and kind.
     return ScanOutcome(
         status=outcomes[0].status,
@@ -237,12 +247,28 @@ class _Watch:
                 declared_counts=_declared_counts(page),
             )
         elif self.status not in WAITING_STATUSES:
-            advice = FAILURE_ADVICE.get(self.status, "Check the image in the ECR console.")
-            raise ScanFailedError(
-                f"ECR's scan of {self.label} ended with status {self.status}: "
-                f"{description or 'no description given'}. {advice}",
-                status=self.status,
-            )
+            self.outcome = _unavailable(request, self.label, self.status, description, deadline)
+
+
+def _unavailable(request: ScanRequest, label: str, status: str, description: str, deadline: _Deadline) -> ScanOutcome:
+    """The outcome of a scan that gives no findings: a ScanFailedError, unless the user accepts it."""
+    advice = UNAVAILABLE_ADVICE.get(status, "Check the image in the ECR console.")
+    said = (
+        f"ECR's scan of {label} ended with status {status}: "
+        f"{(description or 'no description given').rstrip('.')}."
+    )
+    if request.unavailable is ScanUnavailable.FAIL:
+        raise ScanFailedError(
+            f"{said} {advice} To publish the image with a warning instead, set `scan-unavailable: warn`.", status=status
+        )
+    return ScanOutcome(
+        status=status,
+        kind=None,
+        findings=(),
+        description=description,
+        seconds_waited=deadline.waited(),
+        unavailable=f"{said} No findings to gate on; passed as `scan-unavailable: warn` asks. {advice}",
+    )
 
 
 def _timeout_message(request: ScanRequest, pending: list[_Watch], waited: float) -> str:

@@ -145,6 +145,24 @@ class StackClient:
         )
         reply.raise_for_status()
 
+    def image_signing(
+        self, repository: str, profile: str, statuses: list[list[dict[str, Any]]], *, region: str | None = None
+    ) -> None:
+        """The registry signs `repository`'s images with `profile`; DescribeImageSigningStatus gives each of
+        `statuses` in turn (the last repeats), e.g. [[IN_PROGRESS], [COMPLETE]]."""
+        reply = requests.post(
+            f"{self.config.gateway_url}/_stack/signing",
+            json={"region": region or self.region, "repository": repository, "profile": profile, "statuses": statuses},
+            timeout=10,
+        )
+        reply.raise_for_status()
+
+    def gateway_features(self) -> list[str]:
+        """What the running gateway answers beyond moto (an older gateway lists none)."""
+        reply = requests.get(f"{self.config.gateway_url}/_stack/health", timeout=10)
+        reply.raise_for_status()
+        return list(reply.json().get("features", []))
+
     # Faults (see stack.faults) -----------------------------------------------------------------------
     @property
     def fault_region(self) -> str:

@@ -12,6 +12,9 @@ that, the gateway makes the pieces behave as one ECR:
   whose children the repository does not have is refused (`ReferencedImagesNotFoundException`), as ECR does;
 - scans: a scan stays `IN_PROGRESS` for the delay a test sets (`POST /_stack/scan-delay`), and findings
   are served in pages of `maxResults` with `nextToken`, as ECR does (moto returns them all at once);
+- signing (moto has no signing API): `GetSigningConfiguration` and `DescribeImageSigningStatus` answer
+  from what a test sets (`POST /_stack/signing`): a rule covering the repository, and the statuses its
+  images go through;
 - STS: `AssumeRoleWithWebIdentity` checks the token's signature and the role's trust policy, as IAM does
   (moto accepts any token for any role).
 """
@@ -42,6 +45,9 @@ from stack.serving import serve
 
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
 DEFAULT_FINDINGS_PAGE = 100
+# What this gateway answers beyond moto, for tests to tell it from a gateway started from older code.
+FEATURES = ("scan-delay", "signing")
+SIGNING_OPERATIONS = ("GetSigningConfiguration", "DescribeImageSigningStatus")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
@@ -57,6 +63,8 @@ class Gateway:
         self.http = requests.Session()
         self.scan_delays: dict[tuple[str, str], float] = {}
         self.scan_started: dict[tuple[str, str, str], float] = {}
+        # (region, repository) → {"profile": signing profile ARN, "statuses": the answers still to give}
+        self.signing: dict[tuple[str, str], dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.sync_locks: dict[tuple[str, str], threading.Lock] = {}
         key = serialization.load_pem_private_key(oidc.private_key_path(config).read_bytes(), password=None)
@@ -276,6 +284,36 @@ class Gateway:
             )
 
 
+def signing_reply(
+    signing: dict[tuple[str, str], dict[str, Any]], region: str, operation: str, request: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """ECR's answer to a signing operation from the state tests set: the registry's configuration has
+    one rule per repository given a profile; an image's statuses are the next of its repository's
+    (the last repeats). Pops the answer given, so the caller holds the lock."""
+    if operation == "GetSigningConfiguration":
+        rules = [
+            {
+                "signingProfileArn": entry["profile"],
+                "repositoryFilters": [{"filter": name, "filterType": "WILDCARD_MATCH"}],
+            }
+            for (entry_region, name), entry in signing.items()
+            if entry_region == region
+        ]
+        if not rules:
+            return 400, {
+                "__type": "SigningConfigurationNotFoundException",
+                "message": "The registry does not have a signing configuration.",
+            }
+        return 200, {"signingConfiguration": {"rules": rules}}
+    entry = signing.get((region, request.get("repositoryName", "")))
+    statuses: list[Any] = []
+    if entry is not None:
+        answers = entry["statuses"]
+        statuses = answers.pop(0) if len(answers) > 1 else answers[0]
+    reply = {"repositoryName": request.get("repositoryName"), "imageId": request.get("imageId", {})}
+    return 200, {**reply, "signingStatuses": statuses}
+
+
 def with_manifest_digest(body: bytes) -> bytes:
     """A PutImage request naming the image by its manifest's digest (sha256 of its bytes), as ECR and the
     registry name it: moto otherwise derives one from the layers, or makes one up for an image index."""
@@ -363,7 +401,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path == "/_stack/health":
-                self._json(200, {"status": "ok"})
+                self._json(200, {"status": "ok", "features": list(FEATURES)})
             else:
                 self._forward(b"")
 
@@ -373,6 +411,14 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 spec = json.loads(body)
                 with gateway.lock:
                     gateway.scan_delays[(spec["region"], spec["repository"])] = float(spec["seconds"])
+                self._json(200, {})
+            elif self.path == "/_stack/signing":
+                spec = json.loads(body)
+                with gateway.lock:
+                    gateway.signing[(spec["region"], spec["repository"])] = {
+                        "profile": spec["profile"],
+                        "statuses": [list(answer) for answer in spec["statuses"]] or [[]],
+                    }
                 self._json(200, {})
             else:
                 self._forward(body)
@@ -399,6 +445,13 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     except StsRefusal as refusal:
                         self._sts_error(refusal)
                         return
+            if target.removeprefix(ECR_TARGET) in SIGNING_OPERATIONS:
+                with gateway.lock:
+                    status, payload = signing_reply(
+                        gateway.signing, self._region(), target.removeprefix(ECR_TARGET), json.loads(body or b"{}")
+                    )
+                self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+                return
             if target.startswith(ECR_TARGET):
                 self._sync(target.removeprefix(ECR_TARGET), json.loads(body or b"{}"))
             if target == f"{ECR_TARGET}PutImage":

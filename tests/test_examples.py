@@ -249,8 +249,9 @@ def test_documented_policy_is_least_privilege() -> None:
         for action in as_list(statement["Action"]):
             assert re.fullmatch(r"ecr:[A-Z][A-Za-z]+", action), f"{action}: one named ECR action, no wildcard"
         if statement["Resource"] == "*":
-            # GetAuthorizationToken is the one ECR action that cannot be scoped to a repository.
-            assert as_list(statement["Action"]) == ["ecr:GetAuthorizationToken"]
+            # The registry's token and signing configuration: the ECR actions that cannot be scoped to a
+            # repository.
+            assert as_list(statement["Action"]) == ["ecr:GetAuthorizationToken", "ecr:GetSigningConfiguration"]
         else:
             assert statement["Resource"] == REPOSITORY_ARN_PLACEHOLDER
 

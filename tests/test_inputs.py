@@ -21,6 +21,7 @@ from ecr_action.inputs import (
     ImageTagMutability,
     Inputs,
     ScanMode,
+    ScanUnavailable,
     parse_cli,
     read_github_context,
     read_inputs,
@@ -52,8 +53,9 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         "registry-id": "210987654321",
         "create-repository": "FALSE",
         "scan-on-push": "false",
-        "image-tag-mutability": "IMMUTABLE",
-        "encryption-type": "KMS",
+        "image-tag-mutability": "immutable_with_exclusion",
+        "image-tag-mutability-exclusions": "latest, dev-*\nlatest",
+        "encryption-type": "KMS_DSSE",
         "kms-key": "alias/ecr",
         "lifecycle-policy": "lifecycle.json",
         "repository-policy": '{"Version": "2012-10-17", "Statement": '
@@ -75,6 +77,7 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         "scan": "manual",
         "scan-timeout": "900",
         "scan-poll-interval": "10",
+        "scan-unavailable": "WARN",
         "fail-on": "high",
         "fail-on-fixable-only": "true",
         "ignore": "CVE-2024-1234, GHSA-abcd-efgh-2345\nALAS2-2024-2500",
@@ -105,8 +108,9 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         registry_id="210987654321",
         create_repository=False,
         scan_on_push=False,
-        image_tag_mutability=ImageTagMutability.IMMUTABLE,
-        encryption_type=EncryptionType.KMS,
+        image_tag_mutability=ImageTagMutability.IMMUTABLE_WITH_EXCLUSION,
+        image_tag_mutability_exclusions=("latest", "dev-*"),
+        encryption_type=EncryptionType.KMS_DSSE,
         kms_key="alias/ecr",
         lifecycle_policy=LIFECYCLE_CANONICAL,
         repository_policy=REPOSITORY_POLICY_CANONICAL,
@@ -142,11 +146,13 @@ def test_full_runner_environment_gives_typed_inputs(workspace: Path) -> None:
         scan=ScanMode.MANUAL,
         scan_timeout=900,
         scan_poll_interval=10,
+        scan_unavailable=ScanUnavailable.WARN,
         fail_on=FailOn.HIGH,
         fail_on_fixable_only=True,
         ignore=("CVE-2024-1234", "GHSA-abcd-efgh-2345", "ALAS2-2024-2500"),
         ignore_file=workspace / "ignore.yml",
         ignore_entries=(IgnoreEntry("CVE-2024-1234", "not reachable"),),
+        skipped_tags=(),
         baseline_tag="stable",
         sarif_file=workspace / "reports" / "ecr.sarif",
         annotations=0,
@@ -196,6 +202,7 @@ def test_defaults_apply_whether_inputs_are_empty_or_missing(workspace: Path) -> 
         create_repository=True,
         scan_on_push=True,
         image_tag_mutability=None,
+        image_tag_mutability_exclusions=(),
         encryption_type=None,
         kms_key=None,
         lifecycle_policy=None,
@@ -241,7 +248,7 @@ def test_inputs_fields_are_the_table_inputs_spelt_with_underscores() -> None:
     fields = [field.name for field in dataclasses.fields(Inputs)]
     # The three ways of giving build secrets are read into one field, `secrets`.
     names = [spec.name.replace("-", "_") for spec in INPUT_SPECS if spec.name not in ("secret-files", "secret-envs")]
-    assert fields == [*names, "ignore_entries", "github"]
+    assert fields == [*names, "ignore_entries", "skipped_tags", "github"]
 
 
 # Cases are (inputs given, the named input first; the one problem line expected), {workspace} standing for
@@ -306,13 +313,34 @@ BAD_INPUTS = [
     pytest.param({"scan-on-push": "1"}, "input 'scan-on-push': got '1'; expected true or false (also True, "
                  "TRUE, False, FALSE)", id="scan-on-push-1"),
     pytest.param({"image-tag-mutability": "FROZEN"}, "input 'image-tag-mutability': got 'FROZEN'; expected one "
-                 "of MUTABLE, IMMUTABLE", id="mutability"),
-    pytest.param({"encryption-type": "SSE"}, "input 'encryption-type': got 'SSE'; expected one of AES256, KMS",
-                 id="encryption"),
+                 "of MUTABLE, IMMUTABLE, MUTABLE_WITH_EXCLUSION, IMMUTABLE_WITH_EXCLUSION", id="mutability"),
+    pytest.param({"image-tag-mutability": "IMMUTABLE_WITH_EXCLUSION"},
+                 "input 'image-tag-mutability': got 'IMMUTABLE_WITH_EXCLUSION'; it needs "
+                 "image-tag-mutability-exclusions, the tags it excludes: set image-tag-mutability-exclusions "
+                 "(such as `latest`), or set image-tag-mutability to IMMUTABLE", id="exclusion-mode-without-filters"),
+    pytest.param({"image-tag-mutability-exclusions": "latest", "image-tag-mutability": "IMMUTABLE"},
+                 "input 'image-tag-mutability-exclusions': got 'latest'; it is only used with image-tag-mutability "
+                 "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION, but image-tag-mutability is IMMUTABLE: set "
+                 "one of those, or remove image-tag-mutability-exclusions", id="filters-without-exclusion-mode"),
+    pytest.param({"image-tag-mutability-exclusions": "latest"},
+                 "input 'image-tag-mutability-exclusions': got 'latest'; it is only used with image-tag-mutability "
+                 "MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION, but image-tag-mutability is not set: set "
+                 "one of those, or remove image-tag-mutability-exclusions", id="filters-without-mode"),
+    pytest.param({"image-tag-mutability-exclusions": "v?, re/*", "image-tag-mutability": "MUTABLE_WITH_EXCLUSION"},
+                 "input 'image-tag-mutability-exclusions': got 'v?', 're/*'; expected wildcard tag filters of "
+                 "letters, digits and ._-* (`*` matches any characters), at most 128 characters",
+                 id="filter-characters"),
+    pytest.param({"image-tag-mutability-exclusions": "a,b,c,d,e,f", "image-tag-mutability": "MUTABLE_WITH_EXCLUSION"},
+                 "input 'image-tag-mutability-exclusions': got 6 filters; expected at most 5 (the ECR limit)",
+                 id="too-many-filters"),
+    pytest.param({"encryption-type": "SSE"},
+                 "input 'encryption-type': got 'SSE'; expected one of AES256, KMS, KMS_DSSE", id="encryption"),
     pytest.param({"kms-key": "alias/ecr", "encryption-type": "AES256"},
-                 "input 'kms-key': got 'alias/ecr'; it is only used with encryption-type KMS, but "
+                 "input 'kms-key': got 'alias/ecr'; it is only used with encryption-type KMS or KMS_DSSE, but "
                  "encryption-type is AES256: set encryption-type to KMS or remove "
                  "kms-key", id="kms-key-without-kms"),
+    pytest.param({"scan-unavailable": "ignore"},
+                 "input 'scan-unavailable': got 'ignore'; expected one of fail, warn", id="scan-unavailable"),
     pytest.param({"lifecycle-policy": '{"rules": []}'}, "input 'lifecycle-policy': got inline JSON (13 "
                  "characters); rules: expected a non-empty list", id="lifecycle-inline"),
     pytest.param({"lifecycle-policy": "policies/none.json"}, "input 'lifecycle-policy': got "

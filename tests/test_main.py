@@ -244,16 +244,17 @@ def test_without_id_token_permission_the_fix_is_printed(
     assert "permissions:%0A  id-token: write%0A  contents: read" in result.stdout
 
 
+def queue_scan_status(stack: StackClient, repository: str, status: str, description: str) -> None:
+    """ECR's scan of the image ends with `status`, and no findings."""
+    stack.scan_results(
+        {"repositoryName": repository, "imageId": {}, "imageScanStatus": {"status": status, "description": description}}
+    )
+
+
 def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
     stack: StackClient, step: RunnerStep, role: str, unique_name: str
 ) -> None:
-    stack.scan_results(
-        {
-            "repositoryName": unique_name,
-            "imageId": {},
-            "imageScanStatus": {"status": "UNSUPPORTED_IMAGE", "description": "The operating system is not supported."},
-        }
-    )
+    queue_scan_status(stack, unique_name, "UNSUPPORTED_IMAGE", "The operating system is not supported.")
     result = run_action(step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name)))
 
     assert result.returncode == 1
@@ -263,6 +264,26 @@ def test_a_scan_ecr_cannot_make_fails_with_its_status_in_the_outputs(
     outputs = step.outputs()
     assert outputs["scan-status"] == "UNSUPPORTED_IMAGE"
     assert outputs["image-digest"].startswith("sha256:")  # the push itself succeeded
+
+
+def test_with_scan_unavailable_warn_a_scan_without_findings_passes_with_a_warning(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    queue_scan_status(stack, unique_name, "SCAN_ELIGIBILITY_EXPIRED", "Continuous scanning ended.")
+    inputs = app_inputs(stack, role, unique_name, **{"scan-unavailable": "warn", "tags": "{{short-sha}}, pr-{{pr}}"})
+    result = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert result.returncode == 0, result.stdout
+    assert "tags: skipped 'pr-{{pr}}': {{pr}} has no value on this" in result.stdout
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("::warning title=Scan unavailable::")]
+    assert len(warnings) == 1 and "SCAN_ELIGIBILITY_EXPIRED: Continuous scanning ended. No findings" in warnings[0]
+    assert "gate passed with no findings to check: ECR's scan status is SCAN_ELIGIBILITY_EXPIRED" in result.stdout
+    outputs = step.outputs()
+    assert (outputs["scan-status"], outputs["gate"], outputs["findings-total"]) == (
+        "SCAN_ELIGIBILITY_EXPIRED",
+        "pass",
+        "0",
+    )
 
 
 def test_push_false_builds_without_aws(stack: StackClient, step: RunnerStep, unique_name: str) -> None:

@@ -55,6 +55,17 @@ def test_lifecycle_policy_comes_back_compact_with_sorted_keys() -> None:
         pytest.param([rule(countType="sinceImagePushed", countUnit="days", countNumber=14)], id="since-pushed"),
         pytest.param([rule(1), rule(7, tagStatus="any")], id="any-last"),
         pytest.param([rule(5), rule(2, tagStatus="tagged", tagPrefixList=["v"])], id="priorities-any-order"),
+        pytest.param(
+            [
+                rule(countType="sinceImagePulled", countUnit="days", countNumber=30)
+                | {"action": {"type": "transition", "targetStorageClass": "archive"}}
+            ],
+            id="archive-unpulled",
+        ),
+        pytest.param(
+            [rule(storageClass="archive", countType="sinceImageTransitioned", countUnit="days", countNumber=90)],
+            id="expire-archived",
+        ),
     ],
 )
 def test_valid_lifecycle_policies_pass(rules: list[dict[str, Any]]) -> None:
@@ -100,7 +111,8 @@ def test_valid_lifecycle_policies_pass(rules: list[dict[str, Any]]) -> None:
                      "rules[0].selection.tagPrefixList: only allowed with tagStatus 'tagged'",
                      id="prefix-list-untagged"),
         pytest.param(lifecycle(rule(countType="olderThan")),
-                     "rules[0].selection.countType: expected one of imageCountMoreThan, sinceImagePushed",
+                     "rules[0].selection.countType: expected one of imageCountMoreThan, sinceImagePushed, "
+                     "sinceImagePulled, sinceImageTransitioned",
                      id="count-type"),
         pytest.param(lifecycle(rule(countType="sinceImagePushed")),
                      "rules[0].selection.countUnit: expected 'days' with countType sinceImagePushed",
@@ -109,14 +121,26 @@ def test_valid_lifecycle_policies_pass(rules: list[dict[str, Any]]) -> None:
                      "rules[0].selection.countUnit: expected 'days' with countType sinceImagePushed",
                      id="count-unit-hours"),
         pytest.param(lifecycle(rule(countUnit="days")),
-                     "rules[0].selection.countUnit: only allowed with countType sinceImagePushed",
+                     "rules[0].selection.countUnit: only allowed with countType sinceImagePushed, "
+                     "sinceImagePulled, sinceImageTransitioned",
                      id="count-unit-with-image-count"),
         pytest.param(lifecycle(rule(countNumber=0)),
                      "rules[0].selection.countNumber: expected a whole number of at least 1", id="count-zero"),
         pytest.param(lifecycle(rule() | {"selection": {"tagStatus": "any", "countType": "imageCountMoreThan"}}),
                      "rules[0].selection: missing field 'countNumber'", id="count-missing"),
         pytest.param(lifecycle(rule() | {"action": {"type": "delete"}}),
-                     "rules[0].action.type: expected 'expire'", id="action-type"),
+                     "rules[0].action.type: expected one of expire, transition", id="action-type"),
+        pytest.param(lifecycle(rule() | {"action": {"type": "transition"}}),
+                     "rules[0].action.targetStorageClass: expected 'archive' with type transition",
+                     id="transition-without-target"),
+        pytest.param(lifecycle(rule() | {"action": {"type": "transition", "targetStorageClass": "glacier"}}),
+                     "rules[0].action.targetStorageClass: expected 'archive' with type transition",
+                     id="transition-to-other-class"),
+        pytest.param(lifecycle(rule() | {"action": {"type": "expire", "targetStorageClass": "archive"}}),
+                     "rules[0].action.targetStorageClass: only allowed with type transition",
+                     id="target-with-expire"),
+        pytest.param(lifecycle(rule(storageClass="cold")),
+                     "rules[0].selection.storageClass: expected one of standard, archive", id="storage-class"),
         pytest.param(lifecycle(rule() | {"action": "expire"}), "rules[0].action: expected a JSON object",
                      id="action-not-object"),
         pytest.param(lifecycle(rule(1, tagStatus="any"), rule(2)),

@@ -23,6 +23,7 @@ from ecr_action.push import (
     push_image,
     registry_login,
 )
+from ecr_action.repository import TagMutability
 from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
 from stack.apps import write_app
@@ -41,7 +42,7 @@ def built(stack: StackClient, app_dir: Path) -> str:
 
 def push_spec(stack: StackClient, repository: str, *tags: str, **changes: object) -> PushSpec:
     uri = f"{stack.default_account}.dkr.ecr.{stack.region}.amazonaws.com/{repository}"
-    spec = PushSpec(repository, uri, None, tags, IfTagExists.SKIP_SAME_DIGEST, False, RetryPolicy(3, 60))
+    spec = PushSpec(repository, uri, None, tags, IfTagExists.SKIP_SAME_DIGEST, MUTABLE.immutable, RetryPolicy(3, 60))
     return dataclasses.replace(spec, **changes)
 
 
@@ -59,7 +60,8 @@ class Pusher:
         self.log: list[str] = []
 
     def __call__(self, app_dir: Path, *tags: str, **changes: object):
-        spec = push_spec(self.stack, self.repository, *tags, immutable=self.immutable, **changes)
+        mutability = IMMUTABLE if self.immutable else MUTABLE
+        spec = push_spec(self.stack, self.repository, *tags, immutable=mutability.immutable, **changes)
         image_id = built(self.stack, app_dir)
         return push_image(
             engine(self.stack.config.docker_host), self.ecr, spec, image_id, self.auth, log=self.log.append
@@ -256,7 +258,7 @@ def test_push_errors_are_classified(message: str, kind: str) -> None:
 def test_a_push_log_without_a_digest_counts_as_transient() -> None:
     from ecr_action.push import _TransientPushError
 
-    spec = PushSpec("app", "u", None, ("v1",), IfTagExists.FAIL, False, RetryPolicy(3, 60))
+    spec = PushSpec("app", "u", None, ("v1",), IfTagExists.FAIL, MUTABLE.immutable, RetryPolicy(3, 60))
     with pytest.raises(_TransientPushError):
         follow_push_log([{"status": "Pushed"}], spec, "v1")
 
@@ -267,22 +269,46 @@ EXISTING = {
 }
 
 
+MUTABLE = TagMutability("MUTABLE")
+IMMUTABLE = TagMutability("IMMUTABLE")
+
+
 @pytest.mark.parametrize(
-    ("tags", "if_tag_exists", "immutable", "expected"),
+    ("tags", "if_tag_exists", "mutability", "expected"),
     [
-        (("new",), IfTagExists.SKIP_SAME_DIGEST, False, (("new",), ())),
-        (("same", "new"), IfTagExists.SKIP_SAME_DIGEST, False, (("new",), ("same",))),
-        (("same",), IfTagExists.OVERWRITE, True, ((), ("same",))),
-        (("other",), IfTagExists.OVERWRITE, False, (("other",), ())),
-        (("other",), IfTagExists.SKIP_SAME_DIGEST, False, "set 'if-tag-exists: overwrite'"),
-        (("other",), IfTagExists.OVERWRITE, True, "whose tags are IMMUTABLE"),
-        (("same",), IfTagExists.FAIL, False, "'if-tag-exists' is 'fail'"),
-        (("new", "other"), IfTagExists.FAIL, False, "Tag 'other' already exists"),
+        (("new",), IfTagExists.SKIP_SAME_DIGEST, MUTABLE, (("new",), ())),
+        (("same", "new"), IfTagExists.SKIP_SAME_DIGEST, MUTABLE, (("new",), ("same",))),
+        (("same",), IfTagExists.OVERWRITE, IMMUTABLE, ((), ("same",))),
+        (("other",), IfTagExists.OVERWRITE, MUTABLE, (("other",), ())),
+        (("other",), IfTagExists.SKIP_SAME_DIGEST, MUTABLE, "set 'if-tag-exists: overwrite'"),
+        (("other",), IfTagExists.OVERWRITE, IMMUTABLE, "where the tag is IMMUTABLE"),
+        (("same",), IfTagExists.FAIL, MUTABLE, "'if-tag-exists' is 'fail'"),
+        (("new", "other"), IfTagExists.FAIL, MUTABLE, "Tag 'other' already exists"),
+        # Exclusion filters: the matching tags behave the other way from the mode.
+        (("other",), IfTagExists.OVERWRITE, TagMutability("IMMUTABLE_WITH_EXCLUSION", ("oth*",)), (("other",), ())),
+        (("other",), IfTagExists.OVERWRITE, TagMutability("IMMUTABLE_WITH_EXCLUSION", ("latest",)), "IMMUTABLE"),
+        (("other",), IfTagExists.OVERWRITE, TagMutability("MUTABLE_WITH_EXCLUSION", ("*er",)), "IMMUTABLE"),
+        (("other",), IfTagExists.OVERWRITE, TagMutability("MUTABLE_WITH_EXCLUSION", ("v*",)), (("other",), ())),
     ],
-    ids=["new", "same-and-new", "same-immutable", "overwrite", "skip-other", "immutable-other", "fail-same", "fail"],
+    ids=[
+        "new",
+        "same-and-new",
+        "same-immutable",
+        "overwrite",
+        "skip-other",
+        "immutable-other",
+        "fail-same",
+        "fail",
+        "immutable-but-excluded-moves",
+        "immutable-not-excluded",
+        "mutable-but-excluded-stays",
+        "mutable-not-excluded-moves",
+    ],
 )
-def test_plan_tags(tags: tuple[str, ...], if_tag_exists: IfTagExists, immutable: bool, expected: object) -> None:
-    spec = PushSpec("app", "u", None, tags, if_tag_exists, immutable, RetryPolicy(3, 60))
+def test_plan_tags(
+    tags: tuple[str, ...], if_tag_exists: IfTagExists, mutability: TagMutability, expected: object
+) -> None:
+    spec = PushSpec("app", "u", None, tags, if_tag_exists, mutability.immutable, RetryPolicy(3, 60))
     if isinstance(expected, str):
         with pytest.raises(ImmutableTagError, match=re.escape(expected)):
             plan_tags(spec, lambda current: current.config_digest == "sha256:image", EXISTING)

@@ -269,6 +269,7 @@ ECR_OPERATIONS = (
     "PutImage",
     "StartImageScan",
     "DescribeImageScanFindings",
+    "GetSigningConfiguration",
 )
 # What any push of a new repository with two tags and a scan calls, whatever the implementation.
 ESSENTIAL_OPERATIONS = {

@@ -6,6 +6,7 @@ run it against the local ECR with real sleeps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from ecr_action.errors import AccessDeniedError, AwsCallError, ScanFailedError, ScanTimeoutError
 from ecr_action.findings import ScanKind, Severity, findings_from_page
-from ecr_action.inputs.choices import ScanMode
+from ecr_action.inputs.choices import ScanMode, ScanUnavailable
 from ecr_action.scan import (
     FINDINGS_PAGE_SIZE,
     ON_PUSH_GRACE_SECONDS,
@@ -191,22 +192,62 @@ def test_active_enhanced_scan_is_ready() -> None:
     assert outcome.findings == (*findings_from_page(enhanced), *findings_from_page(last_page))
 
 
-@pytest.mark.parametrize(
-    ("status", "advice"),
-    [
-        ("FAILED", "Push the image again"),
-        ("UNSUPPORTED_IMAGE", "turn on enhanced scanning"),
-        ("FINDINGS_UNAVAILABLE", "Amazon Inspector no longer holds findings"),
-        ("SCAN_ELIGIBILITY_EXPIRED", "continuous scanning period"),
-        ("SOMETHING_NEW", "Check the image in the ECR console"),
-    ],
-)
-def test_a_failed_scan_says_what_ecr_said_and_what_to_do(status: str, advice: str) -> None:
-    ecr = FakeEcr({DIGEST: [IN_PROGRESS, scan_page(status)]})
-    with pytest.raises(ScanFailedError) as failure:
-        wait(ecr, request())
-    assert f"team/app@{DIGEST} ended with status {status}: ECR says {status}." in failure.value.message
-    assert advice in failure.value.message
+# Every status ECR documents, and one it may add: waited for, read, or no findings to be had.
+STATUS_CASES = [
+    pytest.param("IN_PROGRESS", "wait", "", id="IN_PROGRESS"),
+    pytest.param("PENDING", "wait", "", id="PENDING"),
+    pytest.param("COMPLETE", "ready", "", id="COMPLETE"),
+    pytest.param("ACTIVE", "ready", "", id="ACTIVE"),
+    pytest.param("FAILED", "unavailable", "Push the image again", id="FAILED"),
+    pytest.param("UNSUPPORTED_IMAGE", "unavailable", "turn on enhanced scanning", id="UNSUPPORTED_IMAGE"),
+    pytest.param(
+        "FINDINGS_UNAVAILABLE", "unavailable", "Amazon Inspector no longer holds findings", id="FINDINGS_UNAVAILABLE"
+    ),
+    pytest.param(
+        "SCAN_ELIGIBILITY_EXPIRED", "unavailable", "continuous scanning period", id="SCAN_ELIGIBILITY_EXPIRED"
+    ),
+    pytest.param("LIMIT_EXCEEDED", "unavailable", "scan quota is used up", id="LIMIT_EXCEEDED"),
+    pytest.param("IMAGE_SIZE_EXCEEDED", "unavailable", "larger than ECR can scan", id="IMAGE_SIZE_EXCEEDED"),
+    pytest.param("IMAGE_ARCHIVED", "unavailable", "restore the image first", id="IMAGE_ARCHIVED"),
+    pytest.param("SOMETHING_NEW", "unavailable", "Check the image in the ECR console", id="unknown"),
+]
+
+
+@pytest.mark.parametrize(("status", "outcome", "advice"), STATUS_CASES)
+def test_each_status_fails_closed_unless_warn_is_asked(status: str, outcome: str, advice: str) -> None:
+    """fail (the default): a status without findings fails with ECR's words and the fix; warn: it passes
+    with no findings and says why; statuses that wait or have findings behave the same either way."""
+    for unavailable in ScanUnavailable:
+        scan_request = dataclasses.replace(request(timeout=20), unavailable=unavailable)
+        ecr = FakeEcr({DIGEST: [IN_PROGRESS, scan_page(status, [] if status in ("COMPLETE", "ACTIVE") else None)]})
+        if outcome == "wait":
+            with pytest.raises(ScanTimeoutError, match=f"the scan was still {status}"):
+                wait(ecr, scan_request)
+        elif outcome == "ready":
+            assert (wait(ecr, scan_request).status, wait(ecr, scan_request).unavailable) == (status, "")
+        elif unavailable is ScanUnavailable.FAIL:
+            with pytest.raises(ScanFailedError) as failure:
+                wait(ecr, scan_request)
+            assert failure.value.status == status
+            assert f"team/app@{DIGEST} ended with status {status}: ECR says {status}." in failure.value.message
+            assert advice in failure.value.message
+            assert failure.value.message.endswith("set `scan-unavailable: warn`.")
+        else:
+            result = wait(ecr, scan_request)
+            assert (result.status, result.kind, result.findings) == (status, None, ())
+            assert result.unavailable.startswith(
+                f"ECR's scan of team/app@{DIGEST} ended with status {status}: ECR says {status}. No findings to "
+                "gate on; passed as `scan-unavailable: warn` asks."
+            )
+            assert advice in result.unavailable
+
+
+def test_one_platform_without_findings_leaves_the_index_without_findings() -> None:
+    ecr = index_ecr({AMD64_DIGEST: [COMPLETE], ARM64_DIGEST: [scan_page("UNSUPPORTED_IMAGE")]})
+    scan_request = dataclasses.replace(request(ScanMode.MANUAL, digest=INDEX_DIGEST), unavailable=ScanUnavailable.WARN)
+    outcome = wait(ecr, scan_request)
+    assert (outcome.status, outcome.findings) == ("UNSUPPORTED_IMAGE", ())
+    assert ARM64_DIGEST in outcome.unavailable
 
 
 def test_the_deadline_ends_the_wait_with_one_last_look() -> None:

@@ -7,7 +7,7 @@
 - `forms` and `reader`: `read_inputs`, every input typed into a frozen `Inputs`, or one `InputError`.
 """
 
-from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode
+from ecr_action.inputs.choices import EncryptionType, FailOn, IfTagExists, ImageTagMutability, ScanMode, ScanUnavailable
 from ecr_action.inputs.cli import parse_cli
 from ecr_action.inputs.context import GitHubContext, read_github_context
 from ecr_action.inputs.reader import Inputs, read_inputs
@@ -24,6 +24,7 @@ __all__ = [
     "InputSpec",
     "Inputs",
     "ScanMode",
+    "ScanUnavailable",
     "parse_cli",
     "read_github_context",
     "read_inputs",

@@ -14,11 +14,23 @@ from ecr_action.findings import Severity
 class ImageTagMutability(enum.StrEnum):
     MUTABLE = "MUTABLE"
     IMMUTABLE = "IMMUTABLE"
+    # The base mode, except for the tags that match the exclusion filters, which behave the other way.
+    MUTABLE_WITH_EXCLUSION = "MUTABLE_WITH_EXCLUSION"
+    IMMUTABLE_WITH_EXCLUSION = "IMMUTABLE_WITH_EXCLUSION"
+
+    @property
+    def has_exclusions(self) -> bool:
+        return self.endswith("_WITH_EXCLUSION")
 
 
 class EncryptionType(enum.StrEnum):
     AES256 = "AES256"
     KMS = "KMS"
+    KMS_DSSE = "KMS_DSSE"  # dual-layer encryption with a KMS key
+
+    @property
+    def uses_kms(self) -> bool:
+        return self is not EncryptionType.AES256
 
 
 class IfTagExists(enum.StrEnum):
@@ -31,6 +43,13 @@ class ScanMode(enum.StrEnum):
     ON_PUSH = "on-push"
     MANUAL = "manual"
     SKIP = "skip"
+
+
+class ScanUnavailable(enum.StrEnum):
+    """What the gate does when ECR cannot give findings for the image (e.g. UNSUPPORTED_IMAGE)."""
+
+    FAIL = "fail"
+    WARN = "warn"
 
 
 class FailOn(enum.StrEnum):

@@ -38,6 +38,12 @@ class GitHubContext:
     # When the event's commit was made (None: unknown): the same for every re-run of the job, so the
     # image's `created` label, and with it the image, does not change when nothing else does.
     event_time: datetime | None
+    # For tag placeholders (`ecr_action.inputs.placeholders`): GITHUB_REF_NAME, GITHUB_HEAD_REF (the
+    # pull request's branch), GITHUB_RUN_NUMBER, and the pull request's number from the event.
+    ref_name: str = ""
+    head_ref: str = ""
+    run_number: str = ""
+    pull_request_number: str | None = None
 
     def default_session_name(self) -> str:
         name = "-".join(part for part in ("ecr-action", self.run_id, self.run_attempt) if part)
@@ -87,6 +93,10 @@ def read_github_context(environ: Mapping[str, str]) -> GitHubContext:
         is_fork_pull_request=_is_fork_pull_request(event, repository),
         docker_host=environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST,
         event_time=_event_time(event),
+        ref_name=environ.get("GITHUB_REF_NAME", ""),
+        head_ref=environ.get("GITHUB_HEAD_REF", ""),
+        run_number=environ.get("GITHUB_RUN_NUMBER", ""),
+        pull_request_number=_pull_request_number(event),
     )
 
 
@@ -106,6 +116,11 @@ def _event_time(event: Any) -> datetime | None:
         return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
     except ValueError:
         return None
+
+
+def _pull_request_number(event: Any) -> str | None:
+    number = _dig(event, "pull_request", "number") or _dig(event, "number")
+    return str(number) if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 def _is_fork_pull_request(event: Any, repository: str) -> bool:

@@ -44,6 +44,10 @@ IMAGE_REFERENCE = Form(
     "image references such as 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:main",
     max_length=512,
 )
+TAG_FILTER = Form(
+    re.compile(r"[0-9a-zA-Z._*-]{1,128}"),
+    "wildcard tag filters of letters, digits and ._-* (`*` matches any characters), at most 128 characters",
+)
 SESSION_NAME = Form(
     re.compile(r"[\w+=,.@-]+", re.ASCII),
     "2 to 64 characters of letters, digits and _+=,.@-",

@@ -30,6 +30,7 @@ from ecr_action.inputs.choices import (
     IfTagExists,
     ImageTagMutability,
     ScanMode,
+    ScanUnavailable,
 )
 from ecr_action.inputs.context import GitHubContext
 from ecr_action.inputs.forms import (
@@ -41,12 +42,14 @@ from ecr_action.inputs.forms import (
     REPOSITORY_NAME,
     ROLE_ARN,
     SESSION_NAME,
+    TAG_FILTER,
     VULNERABILITY_IDS,
     Form,
     is_vulnerability_id,
     shown,
     shown_items,
 )
+from ecr_action.inputs.placeholders import DEFAULT_TAGS, expand_tags
 from ecr_action.inputs.table import INPUTS
 
 
@@ -67,6 +70,7 @@ class Inputs:
     create_repository: bool
     scan_on_push: bool
     image_tag_mutability: ImageTagMutability | None
+    image_tag_mutability_exclusions: tuple[str, ...]
     encryption_type: EncryptionType | None
     kms_key: str | None
     lifecycle_policy: str | None  # canonical compact JSON
@@ -97,6 +101,7 @@ class Inputs:
     scan: ScanMode
     scan_timeout: int
     scan_poll_interval: int
+    scan_unavailable: ScanUnavailable
     fail_on: FailOn
     fail_on_fixable_only: bool
     ignore: tuple[str, ...]
@@ -105,13 +110,16 @@ class Inputs:
     sarif_file: Path | None
     annotations: int
     summary: bool
-    # Derived from the inputs above: the ignore-file's entries, parsed with them.
+    # Derived from the inputs above: the ignore-file's entries, parsed with them; the tag lines skipped
+    # on this event (a placeholder without a value), each with the reason, for the log.
     ignore_entries: tuple[IgnoreEntry, ...]
+    skipped_tags: tuple[str, ...]
     github: GitHubContext
 
 
 MAX_TAGS = 1000
 MAX_REPOSITORY_TAGS = 50  # AWS resource tag limit
+MAX_TAG_FILTERS = 5  # ECR's limit of tag-mutability exclusion filters
 
 
 def _utc_now() -> datetime:
@@ -138,6 +146,7 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         "create_repository": reader.boolean("create-repository"),
         "scan_on_push": reader.boolean("scan-on-push"),
         "image_tag_mutability": reader.choice("image-tag-mutability"),
+        "image_tag_mutability_exclusions": reader.tag_filters(),
         "encryption_type": reader.choice("encryption-type"),
         "kms_key": reader.text("kms-key"),
         "lifecycle_policy": reader.policy("lifecycle-policy", policies.validate_lifecycle_policy),
@@ -165,7 +174,8 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         ),
         "cache_to": reader.choice("cache-to"),
         "merge_digests": reader.items("merge-digests", build_inputs.DIGEST.accepts, build_inputs.DIGEST.expected),
-        "tags": reader.tags(github.sha),
+        "tags": (expanded := reader.tags(github, now()))[0],
+        "skipped_tags": expanded[1],
         "if_tag_exists": reader.choice("if-tag-exists"),
         "push": reader.boolean("push"),
         "retries": reader.integer("retries"),
@@ -174,6 +184,7 @@ def read_inputs(environ: Mapping[str, str], github: GitHubContext, *, now: Calla
         "scan": reader.choice("scan"),
         "scan_timeout": reader.integer("scan-timeout"),
         "scan_poll_interval": reader.integer("scan-poll-interval"),
+        "scan_unavailable": reader.choice("scan-unavailable"),
         "fail_on": reader.choice("fail-on"),
         "fail_on_fixable_only": reader.boolean("fail-on-fixable-only"),
         "ignore": reader.items("ignore", is_vulnerability_id, VULNERABILITY_IDS),
@@ -212,11 +223,26 @@ def _check_combinations(reader: _InputReader, values: Mapping[str, Any]) -> None
         if not values["push"]:
             reader.report("merge-digests", "puts an index in ECR, but push is false: remove one of them")
     kms_key, encryption_type = values["kms_key"], values["encryption_type"]
-    if kms_key is not None and encryption_type not in (None, EncryptionType.KMS):
+    if kms_key is not None and encryption_type is not None and not encryption_type.uses_kms:
         reader.report(
             "kms-key",
-            f"got {shown(kms_key)}; it is only used with encryption-type KMS, but "
+            f"got {shown(kms_key)}; it is only used with encryption-type KMS or KMS_DSSE, but "
             f"encryption-type is {encryption_type}: set encryption-type to KMS or remove kms-key",
+        )
+    mutability, exclusions = values["image_tag_mutability"], values["image_tag_mutability_exclusions"]
+    if mutability is not None and mutability.has_exclusions and exclusions == ():
+        reader.report(
+            "image-tag-mutability",
+            f"got {shown(mutability)}; it needs image-tag-mutability-exclusions, the tags it excludes: set "
+            "image-tag-mutability-exclusions (such as `latest`), or set image-tag-mutability to "
+            f"{mutability.removesuffix('_WITH_EXCLUSION')}",
+        )
+    if exclusions and (mutability is None or not mutability.has_exclusions):
+        reader.report(
+            "image-tag-mutability-exclusions",
+            f"got {shown_items(exclusions)}; it is only used with image-tag-mutability MUTABLE_WITH_EXCLUSION or "
+            f"IMMUTABLE_WITH_EXCLUSION, but image-tag-mutability is {mutability or 'not set'}: set one of those, "
+            "or remove image-tag-mutability-exclusions",
         )
 
 
@@ -292,20 +318,49 @@ class _InputReader:
             return None
         return items
 
-    def tags(self, sha: str) -> tuple[str, ...] | None:
-        if not self.given("tags"):
-            if not sha:
-                self.report("tags", "missing, and there is no commit SHA (GITHUB_SHA) to default to: set tags")
-                return None
-            return (sha[:7],)
-        tags = self.items("tags", IMAGE_TAG.accepts, IMAGE_TAG.expected)
-        if tags == ():
-            self.reject("tags", shown(self.text("tags") or ""), "at least one tag")
+    def tag_filters(self) -> tuple[str, ...] | None:
+        name = "image-tag-mutability-exclusions"
+        filters = self.items(name, TAG_FILTER.accepts, TAG_FILTER.expected)
+        if filters is not None and len(filters) > MAX_TAG_FILTERS:
+            self.reject(name, f"{len(filters)} filters", f"at most {MAX_TAG_FILTERS} (the ECR limit)")
             return None
-        if tags is not None and len(tags) > MAX_TAGS:
-            self.reject("tags", f"{len(tags)} tags", f"at most {MAX_TAGS} (the ECR limit per image)")
-            return None
-        return tags
+        return filters
+
+    def tags(self, github: GitHubContext, now: datetime) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """(the tags, or None when reported; the lines skipped on this event, each with why)."""
+        if not self.given("tags") and not github.sha:
+            self.report("tags", "missing, and there is no commit SHA (GITHUB_SHA) to default to: set tags")
+            return None, ()
+        value = self.text("tags") or DEFAULT_TAGS
+        lines = [line.strip() for line in re.split(r"[,\n]", value) if line.strip()]
+        if not lines:
+            self.reject("tags", shown(value), "at least one tag")
+            return None, ()
+        try:
+            expansion = expand_tags(lines, github, now)
+        except ValueError as error:
+            self.reject(
+                "tags",
+                f"the unknown placeholder {error}",
+                "placeholders among {{sha}}, {{short-sha}}, {{branch}}, {{pr}}, {{version}}, {{major}}, "
+                "{{minor}}, {{run-number}}, {{date}}",
+            )
+            return None, ()
+        bad = [tag for tag in expansion.tags if not IMAGE_TAG.accepts(tag)]
+        if bad:
+            self.reject("tags", shown_items(bad), IMAGE_TAG.expected)
+            return None, expansion.skipped
+        if not expansion.tags:
+            self.report(
+                "tags",
+                f"no tag is left on this {github.event_name or 'run'} event: every line was skipped "
+                f"({'; '.join(expansion.skipped)}); add a line that has a value here, such as {{{{short-sha}}}}",
+            )
+            return None, expansion.skipped
+        if len(expansion.tags) > MAX_TAGS:
+            self.reject("tags", f"{len(expansion.tags)} tags", f"at most {MAX_TAGS} (the ECR limit per image)")
+            return None, expansion.skipped
+        return expansion.tags, expansion.skipped
 
     def pairs(
         self,

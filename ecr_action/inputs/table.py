@@ -19,6 +19,7 @@ from ecr_action.inputs.choices import (
     IfTagExists,
     ImageTagMutability,
     ScanMode,
+    ScanUnavailable,
 )
 
 
@@ -72,11 +73,15 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
         "image-tag-mutability", "tag mutability (unset: leave as is; MUTABLE on creation)", choices=ImageTagMutability
     ),
     InputSpec(
+        "image-tag-mutability-exclusions",
+        "wildcard tag filters that behave the other way (with *_WITH_EXCLUSION)",
+    ),
+    InputSpec(
         "encryption-type",
         "encryption of a created repository (unset: AES256, or KMS with kms-key)",
         choices=EncryptionType,
     ),
-    InputSpec("kms-key", "KMS key for encryption-type KMS (default: the AWS managed key)"),
+    InputSpec("kms-key", "KMS key for encryption-type KMS or KMS_DSSE (default: the AWS managed key)"),
     InputSpec("lifecycle-policy", "lifecycle policy: inline JSON or a JSON file"),
     InputSpec("repository-policy", "repository policy: inline JSON or a JSON file"),
     InputSpec("repository-tags", "key=value lines tagging the repository"),
@@ -107,6 +112,12 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("scan", "how the image gets scanned", "on-push", choices=ScanMode),
     InputSpec("scan-timeout", "seconds to wait for the scan", "600", bounds=(1, 86400)),
     InputSpec("scan-poll-interval", "seconds between scan status checks", "5", bounds=(1, 300)),
+    InputSpec(
+        "scan-unavailable",
+        "what the gate does when ECR can give no findings",
+        "fail",
+        choices=ScanUnavailable,
+    ),
     InputSpec("fail-on", "lowest severity that fails the gate", "critical", choices=FailOn),
     InputSpec("fail-on-fixable-only", "gate only on findings that have a fix", "false"),
     InputSpec("ignore", "vulnerability ids to ignore, commas or lines"),

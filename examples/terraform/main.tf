@@ -80,7 +80,7 @@ data "aws_iam_policy_document" "push_and_scan" {
   statement {
     sid       = "RegistryLogin"
     effect    = "Allow"
-    actions   = ["ecr:GetAuthorizationToken"]
+    actions   = ["ecr:GetAuthorizationToken", "ecr:GetSigningConfiguration"]
     resources = ["*"]
   }
 
@@ -92,6 +92,7 @@ data "aws_iam_policy_document" "push_and_scan" {
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
       "ecr:DescribeImageScanFindings",
+      "ecr:DescribeImageSigningStatus",
       "ecr:DescribeImages",
       "ecr:DescribeRepositories",
       "ecr:InitiateLayerUpload",
