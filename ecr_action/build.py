@@ -91,6 +91,11 @@ def read_dockerfile(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
+def base_image_accounts(dockerfile: Path, region: str) -> tuple[str, ...]:
+    """Accounts of the ECR registries in `region` that the Dockerfile at `dockerfile` pulls from."""
+    return base_image_registries(read_dockerfile(dockerfile), region)
+
+
 def base_image_registries(dockerfile: str, region: str) -> tuple[str, ...]:
     """Accounts of the ECR registries in `region` that the Dockerfile's FROM lines pull from."""
     found = (account for account, from_region in _ECR_FROM.findall(dockerfile) if from_region == region)

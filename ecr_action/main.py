@@ -173,7 +173,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     else:
         assert engine is not None
         with timings.stage(workflow, "Build"):
-            base_registries = build.base_image_registries(build.read_dockerfile(inputs.file), inputs.aws_region)
+            base_registries = build.base_image_accounts(inputs.file, inputs.aws_region)
             logins = push.registry_logins(ecr, [registry_id, *base_registries, *inputs.registries], mask=workflow.mask)
             cache_from = default_cache_from(ecr, inputs, registry_id, repository_uri)
             built = build_image(engine, inputs, workflow, registries=logins, cache_from=cache_from)

@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from stack.apps import write_app
+from stack.apps import write_app, write_multiarch_app
 from stack.base_image import ensure_base_image
 from stack.client import StackClient
 from stack.config import REPO_ROOT
@@ -108,6 +108,43 @@ def test_the_image_built_from_the_dockerfile_pushes_and_reports_like_the_action(
     # Workflow commands reach the runner's log from the container, relative to the mounted workspace.
     assert "::warning file=app/Dockerfile,line=1,title=CVE-2024-1111 in busybox::" in log
     assert digest in step.summary_file.read_text()
+
+
+def test_the_image_builds_two_platforms_with_a_secret_as_the_runner_runs_it(
+    stack: StackClient, action_image: docker.models.images.Image, tmp_path: Path, unique_name: str
+) -> None:
+    step = RunnerStep.in_directory(tmp_path / "runner")
+    app = write_multiarch_app(step.workspace / "app", marker=tmp_path.name, config=stack.config)
+    secret = f"container-secret-{tmp_path.name}"
+    dockerfile = (app / "Dockerfile").read_text()
+    (app / "Dockerfile").write_text(
+        dockerfile
+        + 'RUN --mount=type=secret,id=token,required=true ["/bin/busybox", "test", "-s", "/run/secrets/token"]\n'
+    )
+    role = stack.github_role(unique_name.replace("/", "-"))
+    environment = step.container_environment(
+        stack,
+        stack.github_job(),
+        {
+            "aws-region": stack.region,
+            "role-to-assume": role,
+            "repository": unique_name,
+            "context": "app",
+            "network": "none",
+            "platforms": "linux/amd64,linux/arm64",
+            "secrets": f"token={secret}",
+            "scan": "skip",
+        },
+    )
+
+    status, log = run_as_runner(stack, action_image, step, environment)
+
+    assert status == 0, log
+    assert secret not in log.replace(f"::add-mask::{secret}", "")
+    platforms = json.loads(step.outputs()["platform-digests"])
+    assert sorted(platforms) == ["linux/amd64", "linux/arm64"]
+    index = stack.registry_manifest(unique_name, step.outputs()["image-digest"]).json()
+    assert sorted(child["digest"] for child in index["manifests"]) == sorted(platforms.values())
 
 
 PUSH_BY_DIGEST = """
