@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,41 +23,10 @@ import requests.exceptions
 
 from ecr_action import buildkit, buildplan
 from ecr_action.buildlog import BuildWarning
+from ecr_action.buildplan import BuildSpec
 from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
-from ecr_action.inputs.choices import Builder, BuildNetwork
-from ecr_action.secrets import RegistryCredentials, scrub
+from ecr_action.secrets import scrub
 from ecr_action.session import BuildSession
-
-
-@dataclass(frozen=True, slots=True)
-class BuildSpec:
-    context: Path
-    dockerfile: Path
-    build_args: tuple[tuple[str, str], ...] = field(repr=False)
-    target: str | None
-    labels: tuple[tuple[str, str], ...]
-    pull: bool
-    no_cache: bool
-    registries: tuple[RegistryCredentials, ...] = ()  # logins for the base images' (and cache's) registries
-    timeout_seconds: float | None = None  # the whole build; None: no limit
-    # A name for the image on the engine, for a job that uses it after the step (push: false). A pushed
-    # image is named by the push, which checks that ECR received this very image.
-    local_name: str | None = None
-    builder: Builder = Builder.AUTO
-    platforms: tuple[str, ...] = ()  # empty: the engine's own
-    network: BuildNetwork | None = None
-    secrets: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # build secrets by id
-    cache_from: tuple[str, ...] = ()
-    inline_cache: bool = False  # write the cache into the image (BuildKit's BUILDKIT_INLINE_CACHE)
-
-    @property
-    def secret_values(self) -> tuple[str, ...]:
-        """Texts that must never be printed: build-arg values, registry passwords, build secrets."""
-        return (
-            *(value for _, value in self.build_args),
-            *(login.password for login in self.registries),
-            *(value.decode("utf-8", "replace") for _, value in self.secrets),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +111,7 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[
     with buildkit.packed_context(spec.context, spec.dockerfile) as context:
         image_id, _ = buildkit.stream_build(
             client,
-            _classic_params(spec, context.dockerfile),
+            buildplan.classic_params(spec, context.dockerfile),
             _classic_headers(spec),
             context,
             lambda chunks: follow_build_log(chunks, log, secrets),
@@ -155,7 +124,6 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[
 def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[[str], None]) -> BuildResult:
     secrets = list(spec.secret_values)
     logins = {login.registry: login for login in spec.registries}
-    build_args = spec.build_args + ((("BUILDKIT_INLINE_CACHE", "1"),) if spec.inline_cache else ())
     warnings: list[BuildWarning] = []
     lock = threading.Lock()
 
@@ -179,22 +147,7 @@ def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[
         buildkit.packed_context(spec.context, spec.dockerfile) as packed,
         BuildSession.open(client.api, secrets=dict(spec.secrets), registry_auth=logins.get) as session,
     ):
-        requests = buildplan.plan(
-            buildplan.BuildKitSpec(
-                context=spec.context,
-                dockerfile=spec.dockerfile,
-                build_args=build_args,
-                labels=spec.labels,
-                target=spec.target,
-                no_cache=spec.no_cache,
-                pull=spec.pull,
-                platforms=spec.platforms,
-                reference=spec.local_name,
-                network=spec.network,
-                session=session.id,
-                cache_from=spec.cache_from,
-            )
-        )
+        requests = buildplan.plan(spec, session=session.id)
         if len(requests) == 1:
             built = [build_one(requests[0])]
         else:
@@ -253,27 +206,6 @@ def build_failure(detail: str) -> Exception:
             "another account's repository, a repository policy that lets this role pull)."
         )
     return BuildError(f"The image build failed: {detail} (the build log above has the step).")
-
-
-def _classic_params(spec: BuildSpec, dockerfile: str) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "dockerfile": dockerfile,
-        "rm": True,
-        "forcerm": True,
-        "pull": spec.pull,
-        "nocache": spec.no_cache,
-        "buildargs": json.dumps(dict(spec.build_args)),
-        "labels": json.dumps(dict(spec.labels)),
-    }
-    if spec.target:
-        params["target"] = spec.target
-    if spec.local_name:
-        params["t"] = spec.local_name
-    if spec.platforms:
-        params["platform"] = spec.platforms[0]
-    if spec.network:
-        params["networkmode"] = spec.network
-    return params
 
 
 def _classic_headers(spec: BuildSpec) -> dict[str, str]:

@@ -1,14 +1,18 @@
-"""What to ask the Docker Engine for a BuildKit build: one `POST /build?version=2` per platform.
+"""The build plan: what to ask the Docker Engine for, from what the inputs say to build.
 
-`plan` is pure (table-tested); `ecr_action.buildkit` sends what it returns.
+BuildKit: one `POST /build?version=2` per platform (`plan`); the classic builder: one request
+(`classic_params`). Pure and table-tested; `ecr_action.build` sends what they return.
 """
 
 from __future__ import annotations
 
 import json
 import os.path
-from dataclasses import dataclass
-from pathlib import PurePath
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+from ecr_action.inputs.choices import Builder, BuildNetwork
+from ecr_action.secrets import RegistryCredentials
 
 # The name given in the uploaded context to a Dockerfile that lies outside the context directory.
 # Fixed, not random as docker-py's, so that it does not change the context (and the cache) on every run.
@@ -18,21 +22,37 @@ _TAG_MAX = 128
 
 
 @dataclass(frozen=True, slots=True)
-class BuildKitSpec:
-    context: PurePath
-    dockerfile: PurePath
-    build_args: tuple[tuple[str, str], ...]
-    labels: tuple[tuple[str, str], ...]
+class BuildSpec:
+    """What to build, as the inputs say it: the plan below turns it into the engine's requests."""
+
+    context: Path
+    dockerfile: Path
+    build_args: tuple[tuple[str, str], ...] = field(repr=False)
     target: str | None
-    no_cache: bool
+    labels: tuple[tuple[str, str], ...]
     pull: bool
-    platforms: tuple[str, ...]  # empty: the engine's own platform
-    # The local name:tag of the image; with several platforms, each gets its own tag from it. None: the
-    # image is known by its id only (a pushed image is named by the push).
-    reference: str | None
-    network: str | None = None  # RUN's network: "default", "host" or "none"; None leaves it to the engine
-    session: str | None = None  # a BuildKit session the client keeps open (registry credentials, secrets)
+    no_cache: bool
+    registries: tuple[RegistryCredentials, ...] = ()  # logins for the base images' (and cache's) registries
+    timeout_seconds: float | None = None  # the whole build; None: no limit
+    # A name for the image on the engine, for a job that uses it after the step (push: false); with
+    # several platforms each gets its own tag from it. A pushed image is named by the push, which checks
+    # that ECR received this very image.
+    local_name: str | None = None
+    builder: Builder = Builder.AUTO
+    platforms: tuple[str, ...] = ()  # empty: the engine's own
+    network: BuildNetwork | None = None  # RUN's network; None leaves it to the engine
+    secrets: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # build secrets by id
     cache_from: tuple[str, ...] = ()  # images whose inline cache the build may use
+    inline_cache: bool = False  # write the cache into the image (BuildKit's BUILDKIT_INLINE_CACHE)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Texts that must never be printed: build-arg values, registry passwords, build secrets."""
+        return (
+            *(value for _, value in self.build_args),
+            *(login.password for login in self.registries),
+            *(value.decode("utf-8", "replace") for _, value in self.secrets),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +64,37 @@ class PlatformBuild:
     params: tuple[tuple[str, str], ...]
 
 
-def plan(spec: BuildKitSpec) -> tuple[PlatformBuild, ...]:
-    """One build per platform, in the order given (one build on the engine's platform when none is)."""
+def plan(spec: BuildSpec, *, session: str | None = None) -> tuple[PlatformBuild, ...]:
+    """One BuildKit build per platform, in the order given (one on the engine's platform when none is);
+    `session` is the BuildKit session the client keeps open for the builds (secrets, registry logins)."""
     platforms: tuple[str | None, ...] = spec.platforms or (None,)
     several = len(platforms) > 1
     return tuple(
-        _platform_build(spec, platform, platform_reference(spec.reference, platform) if several else spec.reference)
+        _platform_build(
+            spec, platform, platform_reference(spec.local_name, platform) if several else spec.local_name, session
+        )
         for platform in platforms
     )
+
+
+def classic_params(spec: BuildSpec, dockerfile: str) -> dict[str, str]:
+    """The query of the classic builder's one request (it builds one platform)."""
+    params = {
+        "dockerfile": dockerfile,
+        "rm": "1",
+        "forcerm": "1",
+        "buildargs": json.dumps(dict(spec.build_args)),
+        "labels": json.dumps(dict(spec.labels)),
+    }
+    optional = {
+        "pull": "1" if spec.pull else None,
+        "nocache": "1" if spec.no_cache else None,
+        "target": spec.target,
+        "t": spec.local_name,
+        "platform": spec.platforms[0] if spec.platforms else None,
+        "networkmode": spec.network,
+    }
+    return params | {name: value for name, value in optional.items() if value}
 
 
 def dockerfile_name(context: PurePath, dockerfile: PurePath) -> str:
@@ -73,7 +116,9 @@ def platform_reference(reference: str | None, platform: str | None) -> str | Non
     return f"{name}:{tag[: _TAG_MAX - len(suffix)]}{suffix}"
 
 
-def _platform_build(spec: BuildKitSpec, platform: str | None, reference: str | None) -> PlatformBuild:
+def _platform_build(
+    spec: BuildSpec, platform: str | None, reference: str | None, session: str | None
+) -> PlatformBuild:
     params: list[tuple[str, str]] = [("version", "2")]  # BuildKit
     if reference:
         params.append(("t", reference))
@@ -82,8 +127,9 @@ def _platform_build(spec: BuildKitSpec, platform: str | None, reference: str | N
         params.append(("platform", platform))
     if spec.target:
         params.append(("target", spec.target))
-    if spec.build_args:
-        params.append(("buildargs", json.dumps(dict(spec.build_args))))
+    build_args = spec.build_args + ((("BUILDKIT_INLINE_CACHE", "1"),) if spec.inline_cache else ())
+    if build_args:
+        params.append(("buildargs", json.dumps(dict(build_args))))
     if spec.labels:
         params.append(("labels", json.dumps(dict(spec.labels))))
     # The engine reads "", "0", "false" and "no" as false: flags are sent only when set.
@@ -93,8 +139,8 @@ def _platform_build(spec: BuildKitSpec, platform: str | None, reference: str | N
         params.append(("pull", "1"))
     if spec.network:
         params.append(("networkmode", spec.network))
-    if spec.session:
-        params.append(("session", spec.session))
+    if session:
+        params.append(("session", session))
     if spec.cache_from:
         params.append(("cachefrom", json.dumps(list(spec.cache_from))))
     return PlatformBuild(platform=platform, reference=reference, params=tuple(params))

@@ -30,7 +30,7 @@ from ecr_action.buildkit import (
     syntax_directive,
 )
 from ecr_action.buildlog import BuildOutcome, FailedStep
-from ecr_action.buildplan import OUTSIDE_DOCKERFILE, BuildKitSpec, plan
+from ecr_action.buildplan import OUTSIDE_DOCKERFILE, BuildSpec, plan
 from ecr_action.errors import BuildError, DockerEngineError
 from stack.apps import BUSYBOX
 from stack.client import StackClient
@@ -279,7 +279,7 @@ PREAMBLE = 'FROM scratch AS base\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox"
 
 
 def run_build(stack: StackClient, context: Path, *, secrets: tuple[str, ...] = (), timeout=None, **changes):
-    spec = BuildKitSpec(
+    spec = BuildSpec(
         context=context,
         dockerfile=context / "Dockerfile",
         build_args=(),
@@ -288,7 +288,7 @@ def run_build(stack: StackClient, context: Path, *, secrets: tuple[str, ...] = (
         no_cache=False,
         pull=False,
         platforms=(),
-        reference=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
+        local_name=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
         network="none",  # the stack's engine has no bridge network, BuildKit's default
     )
     (request,) = plan(replace(spec, **changes))
@@ -334,7 +334,7 @@ def test_each_platform_is_built_and_tagged_on_its_own(stack: StackClient, tmp_pa
     )
     shutil.copy(BUSYBOX, context / "busybox-amd64")
     shutil.copy(arm64, context / "busybox-arm64")
-    spec = BuildKitSpec(
+    spec = BuildSpec(
         context=context,
         dockerfile=context / "Dockerfile",
         build_args=(),
@@ -343,7 +343,7 @@ def test_each_platform_is_built_and_tagged_on_its_own(stack: StackClient, tmp_pa
         no_cache=False,
         pull=False,
         platforms=("linux/amd64", "linux/arm64"),
-        reference=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
+        local_name=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
         network="none",
     )
     with packed_context(context, context / "Dockerfile") as packed:

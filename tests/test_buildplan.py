@@ -7,9 +7,9 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from ecr_action.buildplan import OUTSIDE_DOCKERFILE, BuildKitSpec, PlatformBuild, dockerfile_name, plan
+from ecr_action.buildplan import OUTSIDE_DOCKERFILE, BuildSpec, PlatformBuild, classic_params, dockerfile_name, plan
 
-BASE = BuildKitSpec(
+BASE = BuildSpec(
     context=PurePosixPath("/w/app"),
     dockerfile=PurePosixPath("/w/app/Dockerfile"),
     build_args=(),
@@ -18,7 +18,7 @@ BASE = BuildKitSpec(
     no_cache=False,
     pull=False,
     platforms=(),
-    reference="repo.example/app:v1",
+    local_name="repo.example/app:v1",
 )
 DEFAULTS = (("version", "2"), ("t", "repo.example/app:v1"), ("dockerfile", "Dockerfile"))
 
@@ -66,6 +66,8 @@ DEFAULTS = (("version", "2"), ("t", "repo.example/app:v1"), ("dockerfile", "Dock
                 "no_cache": True,
                 "pull": True,
                 "network": "none",
+                "cache_from": ("repo.example/app:main",),
+                "inline_cache": True,
                 "session": "s3ss10n",
             },
             [
@@ -75,12 +77,13 @@ DEFAULTS = (("version", "2"), ("t", "repo.example/app:v1"), ("dockerfile", "Dock
                     (
                         *DEFAULTS,
                         ("target", "final"),
-                        ("buildargs", '{"A": "1", "B": "two \\"quoted\\""}'),
+                        ("buildargs", '{"A": "1", "B": "two \\"quoted\\"", "BUILDKIT_INLINE_CACHE": "1"}'),
                         ("labels", '{"org.opencontainers.image.revision": "abc"}'),
                         ("nocache", "1"),
                         ("pull", "1"),
                         ("networkmode", "none"),
                         ("session", "s3ss10n"),
+                        ("cachefrom", '["repo.example/app:main"]'),
                     ),
                 )
             ],
@@ -99,7 +102,33 @@ DEFAULTS = (("version", "2"), ("t", "repo.example/app:v1"), ("dockerfile", "Dock
     ],
 )
 def test_plan(changes: dict, expected: list[PlatformBuild]) -> None:
-    assert list(plan(replace(BASE, **changes))) == expected
+    session = changes.pop("session", None)
+    assert list(plan(replace(BASE, **changes), session=session)) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param({}, {"t": "repo.example/app:v1"}, id="defaults"),
+        pytest.param(
+            {"pull": True, "no_cache": True, "target": "final", "platforms": ("linux/arm64",), "network": "host"},
+            {
+                "t": "repo.example/app:v1",
+                "pull": "1",
+                "nocache": "1",
+                "target": "final",
+                "platform": "linux/arm64",
+                "networkmode": "host",
+            },
+            id="every option",
+        ),
+        pytest.param({"local_name": None}, {}, id="no local name"),
+    ],
+)
+def test_classic_params(changes: dict, expected: dict[str, str]) -> None:
+    params = classic_params(replace(BASE, **changes), "Dockerfile")
+    fixed = {"dockerfile": "Dockerfile", "rm": "1", "forcerm": "1", "buildargs": "{}", "labels": "{}"}
+    assert params == fixed | expected
 
 
 @pytest.mark.parametrize(
@@ -112,7 +141,7 @@ def test_plan(changes: dict, expected: list[PlatformBuild]) -> None:
     ],
 )
 def test_each_platform_gets_a_valid_tag_of_its_own(reference: str, platform: str, expected: str) -> None:
-    (build, _) = plan(replace(BASE, reference=reference, platforms=(platform, "linux/amd64")))
+    (build, _) = plan(replace(BASE, local_name=reference, platforms=(platform, "linux/amd64")))
     assert build.reference == expected
     assert len(build.reference.rpartition(":")[2]) <= 128
 
