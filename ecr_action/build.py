@@ -21,10 +21,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ecr_action import buildkit, buildplan
+from ecr_action import buildfailures, buildkit, buildplan
 from ecr_action.buildlog import BuildWarning
 from ecr_action.buildplan import BuildSpec
-from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
+from ecr_action.errors import BuildError, DockerEngineError
 from ecr_action.secrets import scrub
 from ecr_action.session import BuildSession
 
@@ -141,7 +141,7 @@ def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[
                 timeout=spec.timeout_seconds,
             )  # fmt: skip
         except BuildError as error:
-            raise platform_failure(error, request.platform, len(spec.platforms) > 1) from None
+            raise buildfailures.platform_failure(error, request.platform, len(spec.platforms) > 1) from None
 
     with (
         buildkit.packed_context(spec.context, spec.dockerfile) as packed,
@@ -161,19 +161,6 @@ def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[
     return BuildResult(images, buildkit.BUILDKIT, tuple(warnings), tuple(session.notes))
 
 
-def platform_failure(error: BuildError, platform: str | None, several: bool) -> BuildError:
-    """The error of one platform's build: one the engine cannot run says so, with the fix."""
-    if platform and "exec format error" in error.message:
-        return BuildError(
-            f"The build for {platform} could not run its steps: this machine cannot run {platform} programs "
-            f"({error.message.splitlines()[0]}). Add QEMU before this step (docker/setup-qemu-action), or build "
-            f"{platform} on a native runner and join the images with `merge-digests`."
-        )
-    if several:
-        return BuildError(f"The build for {platform} failed. {error.message}")
-    return error
-
-
 def follow_build_log(
     chunks: Iterable[Mapping[str, Any]], log: Callable[[str], None], secrets: Iterable[str] = ()
 ) -> str:
@@ -187,25 +174,12 @@ def follow_build_log(
                     log(scrub(line, secrets))
         if "error" in chunk:
             detail = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
-            raise build_failure(scrub(detail, secrets))
+            raise buildfailures.classic_failure(scrub(detail, secrets))
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
     if not image_id:
         raise BuildError("The Docker Engine finished the build without reporting an image id.")
     return image_id
-
-
-def build_failure(detail: str) -> Exception:
-    """The engine's failure as the user can act on it; a base image the registry refused names it."""
-    if ".dkr.ecr." in detail and any(
-        word in detail.lower() for word in ("no basic auth credentials", "unauthorized", "denied", "401", "403")
-    ):
-        return RegistryLoginError(
-            f"The build could not pull a base image from ECR: {detail}. Allow ecr:GetAuthorizationToken, "
-            "ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on that repository for this role (and, for "
-            "another account's repository, a repository policy that lets this role pull)."
-        )
-    return BuildError(f"The image build failed: {detail} (the build log above has the step).")
 
 
 def _classic_headers(spec: BuildSpec) -> dict[str, str]:

@@ -33,7 +33,8 @@ import urllib3.exceptions
 from docker.utils.build import exclude_paths
 
 from ecr_action import buildlog
-from ecr_action.buildlog import BuildOutcome, BuildWarning, FailedStep
+from ecr_action.buildfailures import buildkit_failure
+from ecr_action.buildlog import BuildOutcome, BuildWarning
 from ecr_action.buildplan import OUTSIDE_DOCKERFILE, PlatformBuild, dockerfile_name
 from ecr_action.errors import BuildError, DockerEngineError
 from ecr_action.secrets import scrub
@@ -198,102 +199,6 @@ def _add(tar: tarfile.TarFile, full: Path, name: str) -> None:
         tar.addfile(info)
 
 
-# ---- Errors a person can act on -------------------------------------------------------------------
-
-_PARSE_ERROR_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)")
-_HEREDOC = re.compile(r"^\s*(?:RUN|COPY|ADD)\b.*?<<-?([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1", re.IGNORECASE)
-_SYNTAX = re.compile(r"^#\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
-_MISSING = re.compile(r"\"/([^\"]*)\":? not found")
-_NO_SESSION = "no active session"
-
-
-def heredoc_lines(dockerfile_text: str) -> list[tuple[int, int]]:
-    """The (first, last) line numbers, 1-based, of each heredoc: from its instruction to its delimiter."""
-    found = []
-    lines = dockerfile_text.splitlines()
-    index = 0
-    while index < len(lines):
-        start = _HEREDOC.match(lines[index])
-        index += 1
-        if start:
-            first = index
-            while index < len(lines) and lines[index].strip() != start.group(2):
-                index += 1
-            found.append((first, min(index + 1, len(lines))))
-            index += 1
-    return found
-
-
-def syntax_directive(dockerfile_text: str) -> str | None:
-    """The frontend image a `# syntax=` parser directive asks for (directives come before anything else)."""
-    for line in dockerfile_text.splitlines():
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("#"):
-            return None
-        found = _SYNTAX.match(line.strip())
-        if found:
-            return found.group(1)
-    return None
-
-
-def build_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, secrets: Iterable[str]) -> BuildError:
-    """The error for a build that gave no image. `engine` is the engine's Server header ("Docker/20.10.24")."""
-    error = (outcome.error or "the engine ended the build without an image and without an error").rstrip(".")
-    parse = _PARSE_ERROR_LINE.search(error)
-    heredoc = next(
-        (span for span in heredoc_lines(dockerfile_text) if parse and span[0] <= int(parse.group(1)) <= span[1]), None
-    )
-    syntax = syntax_directive(dockerfile_text)
-    step = outcome.failed_step
-    # The step that failed is fetching the frontend (named after its image), or there is no step yet.
-    frontend_failed = syntax and (step.name.find(syntax) >= 0 if step else _NO_SESSION in error)
-    if heredoc:
-        message = (
-            f"The Dockerfile has a heredoc (`<<`, line {heredoc[0]}) and this Docker Engine "
-            f"({engine or 'version unknown'}) cannot read heredocs: its built-in Dockerfile frontend predates them "
-            f"(they need Dockerfile 1.4, in Docker Engine 23.0 and later), so it read the heredoc's lines as "
-            f"instructions: {error}. Upgrade the engine (GitHub-hosted runners have Docker 28), or replace the "
-            f"heredoc with a RUN of one command or a COPY of a file."
-        )
-    elif frontend_failed:
-        message = (
-            f"The Dockerfile's `# syntax={syntax}` line makes BuildKit fetch and run that Dockerfile frontend, "
-            f"and that failed: {error}. Remove the line to build with the engine's built-in frontend"
-            + (
-                ", or build with a BuildKit session, which carries the registry credentials."
-                if _NO_SESSION in error
-                else "."
-            )
-        )
-    elif _NO_SESSION in error:
-        message = (
-            f"BuildKit asked for the client's session and this build has none: {error}. A session carries what the "
-            f"build takes from the job: registry credentials for a private base image, `RUN --mount=type=secret` "
-            f"and `--mount=type=ssh`; build with one, or remove what needs it."
-        )
-    elif parse or "failed to create LLB definition" in error:
-        message = f"The Dockerfile is not valid: {error}. Fix the line it names."
-    elif step is not None:
-        message = _step_message(step)
-    else:
-        message = f"The image build failed: {error}."
-    return BuildError(scrub(message, secrets))
-
-
-def _step_message(step: FailedStep) -> str:
-    message = f"The build failed at step #{step.number} {step.name}: {step.error.rstrip('.')}."
-    missing = _MISSING.search(step.error)
-    if missing and re.search(r"\b(?:COPY|ADD)\b", step.name):
-        message += (
-            f" {missing.group(1)} is not in the build context: check the path (relative to the context directory) "
-            f"and that .dockerignore does not exclude it."
-        )
-    if step.output:
-        message += "\nIts last output lines:\n" + "\n".join(f"  {line}" for line in step.output)
-    return message
-
-
 # ---- The build -----------------------------------------------------------------------------------
 
 
@@ -323,7 +228,7 @@ def build(
 
     outcome, engine = stream_build(client, dict(request.params), {}, context, follow, values, timeout)
     if outcome.image_id is None or outcome.error is not None:
-        raise build_failure(outcome, context.dockerfile_text, engine, values)
+        raise buildkit_failure(outcome, context.dockerfile_text, engine, values)
     return BuiltPlatform(platform=request.platform, reference=request.reference, image_id=outcome.image_id)
 
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import aws, build, credentials, push, repository, results, scan, signing
+from ecr_action import aws, build, credentials, multiplatform, push, repository, results, scan, signing
 from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError, SigningError
 from ecr_action.findings import Finding
 from ecr_action.github import Workflow
@@ -169,7 +169,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     if inputs.merge_digests:
         with timings.stage(workflow, "Push"):
             (login,) = push.registry_logins(ecr, [registry_id], mask=workflow.mask)
-            pushed = push.merge_platforms(ecr, spec, inputs.merge_digests, login, log=workflow.info)
+            pushed = multiplatform.merge_platforms(ecr, spec, inputs.merge_digests, login, log=workflow.info)
     else:
         assert engine is not None
         with timings.stage(workflow, "Build"):
@@ -180,7 +180,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         with timings.stage(workflow, "Push"):
             if len(built.images) > 1:
                 images = [(image.platform, image.image_id) for image in built.images]
-                pushed = push.push_platforms(engine, ecr, spec, images, logins[0], log=workflow.info)
+                pushed = multiplatform.push_platforms(engine, ecr, spec, images, logins[0], log=workflow.info)
             else:
                 pushed = push.push_image(engine, ecr, spec, built.image_id, logins[0], log=workflow.info)
     workflow.info(f"{'pushed' if pushed.uploaded else 'already in ECR'}: {pushed.image_uri(repository_uri)}")

@@ -13,7 +13,6 @@ from ecr_action.build import (
     build_image,
     engine,
     follow_build_log,
-    platform_failure,
 )
 from ecr_action.errors import BuildError, DockerEngineError, RegistryLoginError
 from ecr_action.inputs.choices import Builder
@@ -155,18 +154,3 @@ def test_a_private_base_image_builds_with_the_registry_login(
 
     built = build_image(docker_engine, spec_for(app_dir, pull=True, registries=(login,)), log=lambda _: None)
     assert stack.docker().images.get(built.image_id).labels["on"] == "base"
-
-
-def test_a_platform_the_engine_cannot_run_names_the_platform_and_the_fix() -> None:
-    error = BuildError("The build failed at step #2 [2/2] RUN uname -m: exec /bin/sh: exec format error.")
-    message = platform_failure(error, "linux/arm64", several=True).message
-    assert message.startswith("The build for linux/arm64 could not run its steps: this machine cannot run linux/arm64")
-    assert "docker/setup-qemu-action" in message and "merge-digests" in message
-
-
-def test_one_platform_s_failure_among_several_says_which() -> None:
-    error = BuildError("The build failed at step #3 [3/3] RUN false: exit code 1.")
-    assert platform_failure(error, "linux/amd64", several=True).message.startswith(
-        "The build for linux/amd64 failed. The build failed at step #3"
-    )
-    assert platform_failure(error, None, several=False) is error
