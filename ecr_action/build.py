@@ -114,7 +114,7 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[
             buildplan.classic_params(spec, context.dockerfile),
             _classic_headers(spec),
             context,
-            lambda chunks: follow_build_log(chunks, log, secrets),
+            lambda chunks: follow_build_log(chunks, log, secrets, context.dockerfile_text),
             secrets,
             spec.timeout_seconds,
         )
@@ -162,7 +162,10 @@ def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[
 
 
 def follow_build_log(
-    chunks: Iterable[Mapping[str, Any]], log: Callable[[str], None], secrets: Iterable[str] = ()
+    chunks: Iterable[Mapping[str, Any]],
+    log: Callable[[str], None],
+    secrets: Iterable[str] = (),
+    dockerfile_text: str = "",
 ) -> str:
     """Pass the engine's log on line by line; the image id it reports last; BuildError on a failed step."""
     secrets = tuple(secrets)
@@ -174,7 +177,7 @@ def follow_build_log(
                     log(scrub(line, secrets))
         if "error" in chunk:
             detail = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
-            raise buildfailures.classic_failure(scrub(detail, secrets))
+            raise buildfailures.classic_failure(scrub(detail, secrets), dockerfile_text)
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
     if not image_id:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from ecr_action.buildlog import BuildOutcome, FailedStep
-from ecr_action.errors import BuildError, RegistryLoginError
+from ecr_action.errors import BaseImageAccessError, BuildError
 from ecr_action.secrets import scrub
 
 _PARSE_ERROR_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)")
@@ -19,6 +19,10 @@ _HEREDOC = re.compile(r"^\s*(?:RUN|COPY|ADD)\b.*?<<-?([\"']?)([A-Za-z_][A-Za-z0-
 _SYNTAX = re.compile(r"^#\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
 _MISSING = re.compile(r"\"/([^\"]*)\":? not found")
 _NO_SESSION = "no active session"
+_ECR_REGISTRY = re.compile(r"\b\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\b")
+_REFUSED = re.compile(r"no basic auth credentials|unauthori[sz]ed|\bdenied\b|\b40[13]\b", re.IGNORECASE)
+_UNAUTHENTICATED = re.compile(r"no basic auth credentials|unauthori[sz]ed|\b401\b", re.IGNORECASE)
+_FROM_IMAGE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 def heredoc_lines(dockerfile_text: str) -> list[tuple[int, int]]:
@@ -51,7 +55,32 @@ def syntax_directive(dockerfile_text: str) -> str | None:
     return None
 
 
-def buildkit_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, secrets: Iterable[str]) -> BuildError:
+def registry_refusal(error: str, dockerfile_text: str = "") -> BaseImageAccessError | None:
+    """The error for a pull an ECR registry refused (401, 403), naming the registry, the image when the
+    Dockerfile names one there, and the permissions; None when `error` is not one."""
+    found = _ECR_REGISTRY.search(error)
+    if found is None or not _REFUSED.search(error):
+        return None
+    registry = found.group(0)
+    images = [image for image in _FROM_IMAGE.findall(dockerfile_text) if image.startswith(f"{registry}/")]
+    what = f"the base image {images[0]}" if len(set(images)) == 1 else f"an image from {registry}"
+    message = (
+        f"The build could not pull {what}: the registry {registry} refused it ({error}). The role needs "
+        f"ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on that repository, and ecr:GetAuthorizationToken; a "
+        f"repository in another account must also allow this role in its repository policy."
+    )
+    if _UNAUTHENTICATED.search(error):
+        message += (
+            " The action logs in to the run's own registry, to the registries of `FROM` lines in the run's "
+            "region and to the accounts listed in `registries`: an image named another way (through an ARG) "
+            "needs its account in `registries`."
+        )
+    return BaseImageAccessError(message)
+
+
+def buildkit_failure(
+    outcome: BuildOutcome, dockerfile_text: str, engine: str, secrets: Iterable[str]
+) -> BuildError | BaseImageAccessError:
     """The error for a build that gave no image. `engine` is the engine's Server header ("Docker/20.10.24")."""
     error = (outcome.error or "the engine ended the build without an image and without an error").rstrip(".")
     parse = _PARSE_ERROR_LINE.search(error)
@@ -86,6 +115,8 @@ def buildkit_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, s
             f"build takes from the job: registry credentials for a private base image, `RUN --mount=type=secret` "
             f"and `--mount=type=ssh`; build with one, or remove what needs it."
         )
+    elif (refused := registry_refusal(error, dockerfile_text)) is not None and not _is_run_step(step):
+        return BaseImageAccessError(scrub(refused.message, secrets))
     elif parse or "failed to create LLB definition" in error:
         message = f"The Dockerfile is not valid: {error}. Fix the line it names."
     elif step is not None:
@@ -93,6 +124,11 @@ def buildkit_failure(outcome: BuildOutcome, dockerfile_text: str, engine: str, s
     else:
         message = f"The image build failed: {error}."
     return BuildError(scrub(message, secrets))
+
+
+def _is_run_step(step: FailedStep | None) -> bool:
+    """Whether the step that failed runs the user's commands (whose output may say anything)."""
+    return step is not None and re.search(r"\bRUN\b", step.name) is not None
 
 
 def _step_message(step: FailedStep) -> str:
@@ -108,16 +144,11 @@ def _step_message(step: FailedStep) -> str:
     return message
 
 
-def classic_failure(detail: str) -> Exception:
+def classic_failure(detail: str, dockerfile_text: str = "") -> Exception:
     """The engine's failure as the user can act on it; a base image the registry refused names it."""
-    if ".dkr.ecr." in detail and any(
-        word in detail.lower() for word in ("no basic auth credentials", "unauthorized", "denied", "401", "403")
-    ):
-        return RegistryLoginError(
-            f"The build could not pull a base image from ECR: {detail}. Allow ecr:GetAuthorizationToken, "
-            "ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on that repository for this role (and, for "
-            "another account's repository, a repository policy that lets this role pull)."
-        )
+    refused = registry_refusal(detail, dockerfile_text)
+    if refused is not None:
+        return refused
     return BuildError(f"The image build failed: {detail} (the build log above has the step).")
 
 

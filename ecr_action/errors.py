@@ -76,6 +76,12 @@ class RegistryLoginError(ActionError):
     title = "Registry login refused"
 
 
+class BaseImageAccessError(RegistryLoginError):
+    """The build could not pull an image from ECR: the registry refused the login or the role (401, 403)."""
+
+    title = "Base image not readable"
+
+
 class BuildError(ActionError):
     """The Docker build failed; the build log above has the details."""
 

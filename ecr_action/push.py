@@ -20,6 +20,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+from botocore.exceptions import ClientError
 
 from ecr_action import aws
 from ecr_action.build import engine_error_text
@@ -94,12 +95,18 @@ class _TransientPushError(Exception):
 def registry_logins(
     ecr: Any, registry_ids: Sequence[str], *, mask: Callable[[str], None]
 ) -> tuple[RegistryCredentials, ...]:
-    """A login per registry (none named: the credentials' own); each password masked before use."""
+    """A login per registry (none named: the credentials' own); each password masked before use.
+
+    When the call for several registries is denied, each is asked for alone, so that the error names the
+    registry refused (a base image's, another account's) rather than all of them."""
     named = list(dict.fromkeys(registry_ids))
     logins = []
-    reply = aws.ecr_call(
-        ecr.get_authorization_token, None, None, resource=", ".join(named), **({"registryIds": named} if named else {})
-    )
+    try:
+        arguments = {"registryIds": named} if named else {}
+        reply = aws.ecr_call(ecr.get_authorization_token, None, None, resource=", ".join(named), **arguments)
+    except AccessDeniedError as denied:
+        refused = _refused_registry(ecr, named) if len(named) > 1 else None
+        raise (refused or denied) from None
     for data in reply["authorizationData"]:
         token = data["authorizationToken"]
         mask(token)
@@ -108,6 +115,25 @@ def registry_logins(
         mask(password)
         logins.append(RegistryCredentials(data["proxyEndpoint"].removeprefix("https://"), username, password))
     return tuple(logins)
+
+
+def _refused_registry(ecr: Any, registry_ids: Sequence[str]) -> AccessDeniedError | None:
+    """The error for the first of `registry_ids` whose token alone is denied (None: none is, alone)."""
+    for registry_id in registry_ids:
+        try:
+            ecr.get_authorization_token(registryIds=[registry_id])
+        except ClientError as error:
+            if aws.error_code(error) not in aws.ACCESS_DENIED_CODES:
+                return None
+            host = f"{registry_id}.dkr.ecr.{ecr.meta.region_name}.amazonaws.com"
+            said = error.response.get("Error", {}).get("Message", "") or aws.error_code(error)
+            return AccessDeniedError(
+                f"The login to the registry {host} was denied: GetAuthorizationToken for registry {registry_id} "
+                f"needs the IAM action 'ecr:GetAuthorizationToken' for this role, with no policy denying it for "
+                f"that registry. The build needs this login for an image there (a `FROM` line, `registries` or "
+                f"`cache-from`): allow it, or build from an image this role may read. AWS said: {said}"
+            )
+    return None
 
 
 def registry_login(ecr: Any, registry_id: str | None, *, mask: Callable[[str], None]) -> RegistryCredentials:

@@ -18,18 +18,24 @@ from stack.client import StackClient
 from stack.config import REPO_ROOT
 
 
-def ecr_login(stack: StackClient, account_id: str) -> tuple[str, dict[str, str]]:
+def ecr_login(stack: StackClient, account_id: str, region: str | None = None) -> tuple[str, dict[str, str]]:
     """(registry host, docker auth config) from GetAuthorizationToken, as a user's client gets them."""
-    data = stack.ecr(account_id).get_authorization_token()["authorizationData"][0]
+    data = stack.ecr(account_id, region).get_authorization_token()["authorizationData"][0]
     username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
     return data["proxyEndpoint"].removeprefix("https://"), {"username": username, "password": password}
 
 
 def build_and_push(
-    stack: StackClient, app_dir: Path, repository: str, tag: str, *, account_id: str | None = None
+    stack: StackClient,
+    app_dir: Path,
+    repository: str,
+    tag: str,
+    *,
+    account_id: str | None = None,
+    region: str | None = None,
 ) -> str:
     """Build `app_dir` and push it as `repository:tag`; returns the digest the registry reported."""
-    host, auth = ecr_login(stack, account_id or stack.default_account)
+    host, auth = ecr_login(stack, account_id or stack.default_account, region)
     engine = stack.docker()
     engine.images.build(path=str(app_dir), tag=f"{host}/{repository}:{tag}", rm=True)
     lines = list(engine.api.push(f"{host}/{repository}", tag=tag, stream=True, decode=True, auth_config=auth))

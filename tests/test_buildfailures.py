@@ -65,6 +65,32 @@ def test_a_parse_error_says_the_dockerfile_is_not_valid() -> None:
     assert failure(error) == f"The Dockerfile is not valid: {error}. Fix the line it names."
 
 
+ECR_BASE = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(("status", "hint"), [("403 Forbidden", False), ("401 Unauthorized", True)])
+def test_a_base_image_the_registry_refuses_names_the_registry_the_image_and_the_permissions(
+    status: str, hint: bool
+) -> None:
+    error = (
+        "failed to solve with frontend dockerfile.v0: failed to create LLB definition: pulling from host "
+        f"{ECR_BASE} failed with status code [manifests v1]: {status}"
+    )
+    step = FailedStep(1, f"[internal] load metadata for {ECR_BASE}/base:1", error, ())
+    message = failure(error, step, dockerfile=f"FROM scratch AS a\nFROM --platform=$BUILDPLATFORM {ECR_BASE}/base:1\n")
+    assert message.startswith(
+        f"The build could not pull the base image {ECR_BASE}/base:1: the registry {ECR_BASE} refused it ({error})."
+    )
+    assert "ecr:BatchGetImage and ecr:GetDownloadUrlForLayer" in message
+    assert ("needs its account in `registries`" in message) is hint
+
+
+def test_a_run_step_that_says_denied_about_an_ecr_host_is_a_failed_step() -> None:
+    error = f'process "/bin/sh -c curl https://{ECR_BASE}/v2/" did not complete successfully: exit code: 1'
+    step = FailedStep(2, f"[2/2] RUN curl https://{ECR_BASE}/v2/", error, ("403 denied",))
+    assert failure(error + " denied", step).startswith("The build failed at step #2")
+
+
 def test_a_heredoc_an_old_engine_cannot_read_is_named_as_the_cause() -> None:
     error = (
         "failed to solve with frontend dockerfile.v0: failed to create LLB definition: "

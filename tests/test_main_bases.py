@@ -41,7 +41,7 @@ def push_base(
     stack.ecr(account_id, region).create_repository(repositoryName=repository)
     host = stack.config.registry(account_id, region or stack.region).host
     app = write_app(tmp_path / f"base-{account_id}", marker=uuid.uuid4().hex)
-    build_and_push(stack, app, repository, "v1", account_id=account_id)
+    build_and_push(stack, app, repository, "v1", account_id=account_id, region=region)
     # Not left on the engine: the build must pull it from the registry, with the login the action gives.
     stack.docker().images.remove(f"{host}/{repository}:v1")
     return host
@@ -137,3 +137,70 @@ def allow_pull(stack: StackClient, account_id: str, repository: str, role: str) 
         ],
     }
     stack.ecr(account_id).set_repository_policy(repositoryName=repository, policyText=json.dumps(policy))
+
+
+DENIED_BODY = (
+    '{"errors":[{"code":"DENIED","message":"User: arn:aws:sts::123456789012:assumed-role/ci/run is not authorized '
+    "to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-west-2:210987654321:repository/base because no "
+    'resource-based policy allows the ecr:BatchGetImage action"}]}'
+)
+DENIED = {"status": 403, "headers": {"Content-Type": "application/json"}, "body": DENIED_BODY}
+
+
+@pytest.mark.parametrize("builder", ["auto", "classic"])
+def test_a_base_image_the_role_cannot_read_is_one_error_naming_the_registry_and_the_permissions(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, base_name: str, tmp_path: Path, builder: str
+) -> None:
+    # The stack's registries take any token GetAuthorizationToken gives (moto hands one out for every
+    # registry id and models no repository policy), so ECR's refusal is played by the fault proxy of the
+    # fault region's registries, for this repository only.
+    region = stack.fault_region
+    host = push_base(stack, tmp_path, base_name, account_id=stack.other_account, region=region)
+    stack.add_fault("registry", {"repository": base_name}, DENIED, times=None)
+    write_child(step, f"{host}/{base_name}:v1")
+    inputs = {**app_inputs(stack, role, unique_name, builder=builder, scan="skip"), "aws-region": region}
+
+    result = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert result.returncode == 1
+    [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert error.startswith(f"::error title=Base image not readable::The build could not pull the base image {host}/")
+    assert f"the registry {host} refused it" in error
+    assert "ecr:BatchGetImage and ecr:GetDownloadUrlForLayer" in error
+    assert "::group::Push" not in result.stdout
+
+
+def test_a_registry_whose_login_is_denied_is_one_error_naming_it_and_the_permission(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, base_name: str, tmp_path: Path
+) -> None:
+    host = push_base(stack, tmp_path, base_name, account_id=stack.other_account)
+    write_child(step, f"{host}/{base_name}:v1")
+    # The token for both registries is denied, then for the run's own alone it is given, and for the
+    # other account's alone denied again. Only this run's calls (its user agent) meet the faults.
+    app_id = f"bases-{uuid.uuid4().hex[:10]}"
+    denied = {
+        "status": 400,
+        "headers": {"Content-Type": "application/x-amz-json-1.1"},
+        "body": json.dumps(
+            {
+                "__type": "AccessDeniedException",
+                "message": f"User: {role} is not authorized to perform: ecr:GetAuthorizationToken on resource: *",
+            }
+        ),
+    }
+    match = {"operation": "GetAuthorizationToken", "user_agent": f"app/{app_id}"}
+    stack.add_fault("aws", match, denied)
+    stack.add_fault("aws", match, denied, skip=1)
+    environment = {
+        **step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name, scan="skip")),
+        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
+        "AWS_SDK_UA_APP_ID": app_id,
+    }
+
+    result = run_action(environment)
+
+    assert result.returncode == 1, result.stdout
+    [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert error.startswith(f"::error title=Access denied::The login to the registry {host} was denied: ")
+    assert "'ecr:GetAuthorizationToken'" in error
+    assert f"{stack.default_account}.dkr" not in error
