@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import aws, build, credentials, multiplatform, push, repository, results, scan, signing
+from ecr_action import aws, build, cache, credentials, multiplatform, push, repository, results, scan, signing
 from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError, SigningError
 from ecr_action.findings import Finding
 from ecr_action.github import Workflow
@@ -174,8 +174,13 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         assert engine is not None
         with timings.stage(workflow, "Build"):
             base_registries = build.base_image_accounts(inputs.file, inputs.aws_region)
-            logins = push.registry_logins(ecr, [registry_id, *base_registries, *inputs.registries], mask=workflow.mask)
             cache_from = default_cache_from(ecr, inputs, registry_id, repository_uri)
+            if inputs.cache_from:  # the default is the run's own image, known to exist
+                cache_from = usable_cache_from(ecr, workflow, cache_from)
+            cache_registries = cache.cache_accounts(cache_from, inputs.aws_region)
+            logins = push.registry_logins(
+                ecr, [registry_id, *base_registries, *inputs.registries, *cache_registries], mask=workflow.mask
+            )
             built = build_image(engine, inputs, workflow, registries=logins, cache_from=cache_from)
         with timings.stage(workflow, "Push"):
             if len(built.images) > 1:
@@ -237,6 +242,18 @@ def default_cache_from(ecr: Any, inputs: Inputs, registry_id: str, repository_ur
     if inputs.no_cache or scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.tags[0]) is None:
         return ()
     return (f"{repository_uri}:{inputs.tags[0]}",)
+
+
+def usable_cache_from(ecr: Any, workflow: Workflow, references: tuple[str, ...]) -> tuple[str, ...]:
+    """The cache images the build can import: one missing or unreadable is a warning, never a failure."""
+    usable = []
+    for reference in references:
+        problem = cache.unusable(ecr, reference)
+        if problem is None:
+            usable.append(reference)
+        else:
+            workflow.warning(f"cache-from {reference} is not used: {problem}.", title="Build cache")
+    return tuple(usable)
 
 
 def baseline_findings(

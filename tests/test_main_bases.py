@@ -204,3 +204,53 @@ def test_a_registry_whose_login_is_denied_is_one_error_naming_it_and_the_permiss
     assert error.startswith(f"::error title=Access denied::The login to the registry {host} was denied: ")
     assert "'ecr:GetAuthorizationToken'" in error
     assert f"{stack.default_account}.dkr" not in error
+
+
+# The build cache ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("missing", ["tag", "repository", "other account's repository"])
+def test_a_cache_image_that_does_not_exist_is_a_warning_and_the_build_goes_on(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, missing: str
+) -> None:
+    write_app(step.workspace / "app", marker=uuid.uuid4().hex)
+    account = stack.other_account if missing.startswith("other") else stack.default_account
+    host = stack.config.registry(account, stack.region).host
+    name = unique_name if missing == "tag" else f"nothing-{uuid.uuid4().hex[:8]}"
+    inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{name}:v1"})
+
+    result = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    [warning] = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
+    assert warning.startswith(f"::warning title=Build cache::cache-from {host}/{name}:v1 is not used: ")
+    assert ("no image in ECR has that tag" if missing == "tag" else f"the repository {name} does not exist") in warning
+    assert "importing cache manifest" not in result.stdout
+
+
+def test_a_cache_image_the_role_cannot_read_is_a_warning_and_the_build_goes_on(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, base_name: str, tmp_path: Path
+) -> None:
+    host = push_base(stack, tmp_path, base_name, account_id=stack.other_account)
+    write_app(step.workspace / "app", marker=uuid.uuid4().hex)
+    denied = {
+        "status": 400,
+        "headers": {"Content-Type": "application/x-amz-json-1.1"},
+        "body": json.dumps(
+            {
+                "__type": "AccessDeniedException",
+                "message": f"User: {role} is not authorized to perform: ecr:BatchGetImage on resource: {base_name}",
+            }
+        ),
+    }
+    stack.add_fault("aws", {"operation": "BatchGetImage", "repository": base_name}, denied, times=None)
+    inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{base_name}:v1"})
+    environment = {
+        **step.environment(stack, stack.github_job(), inputs),
+        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
+    }
+
+    result = run_action(environment)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    [warning] = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
+    assert warning.startswith(f"::warning title=Build cache::cache-from {host}/{base_name}:v1 is not used: ")
+    assert "this role may not read it" in warning and "ecr:BatchGetImage" in warning
