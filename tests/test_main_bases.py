@@ -254,3 +254,84 @@ def test_a_cache_image_the_role_cannot_read_is_a_warning_and_the_build_goes_on(
     [warning] = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
     assert warning.startswith(f"::warning title=Build cache::cache-from {host}/{base_name}:v1 is not used: ")
     assert "this role may not read it" in warning and "ecr:BatchGetImage" in warning
+
+
+def test_a_cache_image_in_another_account_is_imported_with_that_registrys_login(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str, base_name: str, tmp_path: Path
+) -> None:
+    host = push_base(stack, tmp_path, base_name, account_id=stack.other_account)
+    allow_pull(stack, stack.other_account, base_name, role)
+    write_app(step.workspace / "app", marker=uuid.uuid4().hex)
+    # moto answers API calls from the caller's account only (another registryId: RepositoryNotFound), so
+    # ECR's answer to BatchGetImage across accounts, which the repository policy allows, is given canned.
+    image = {"registryId": stack.other_account, "repositoryName": base_name, "imageId": {"imageTag": "v1"}}
+    found = {
+        "status": 200,
+        "headers": {"Content-Type": "application/x-amz-json-1.1"},
+        "body": json.dumps({"images": [{**image, "imageManifest": "{}"}], "failures": []}),
+    }
+    stack.add_fault("aws", {"operation": "BatchGetImage", "repository": base_name}, found, times=None)
+    inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{base_name}:v1"})
+    environment = {
+        **step.environment(stack, stack.github_job(), inputs),
+        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
+    }
+
+    result = run_action(environment)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = result.stdout.splitlines()
+    assert log[log.index(f"#1 importing cache manifest from {host}/{base_name}:v1") + 1].startswith("#1 DONE")
+    assert f"BuildKit asked for registry credentials for {host}: sent" in log
+    assert not [line for line in log if line.startswith("::warning")]
+
+
+def test_an_inline_cache_in_ecr_is_reused_by_the_next_run_on_an_engine_without_it(
+    stack: StackClient, step: RunnerStep, role: str, unique_name: str
+) -> None:
+    marker = uuid.uuid4().hex
+    app = write_app(step.workspace / "app", marker="first")
+    # A step only this test builds: its cache record is this test's alone, and can be pruned alone.
+    (app / "Dockerfile").write_text(
+        "FROM scratch\nCOPY busybox /bin/busybox\n"
+        f'RUN ["/bin/busybox", "sh", "-c", "echo {marker} > /dependencies"]\n'
+        "COPY index.html /www/index.html\n"
+    )
+    # The branch's tag first: the default cache-from is the image under the first tag.
+    inputs = app_inputs(
+        stack, role, unique_name, scan="skip", tags="main", **{"cache-to": "inline", "if-tag-exists": "overwrite"}
+    )
+    first = run_action(step.environment(stack, stack.github_job(), inputs))
+    assert first.returncode == 0, first.stdout + first.stderr
+    cache_image = f"{step.outputs()['repository-uri']}:main"
+
+    # A fresh runner's engine: neither this run's image nor the cache of the step is left on it.
+    engine = stack.docker()
+    (built,) = [line.split()[1] for line in first.stdout.splitlines() if line.startswith("built sha256:")]
+    engine.images.remove(built, force=True)
+    assert prune_build_cache(stack, marker), "the step's cache record is on the engine after the first run"
+    assert not [record for record in engine.df()["BuildCache"] if marker in (record.get("Description") or "")]
+
+    (app / "index.html").write_text("<h1>second</h1>\n")
+    second = run_action(step.environment(stack, stack.github_job(), inputs))
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    log = second.stdout.splitlines()
+    assert f"#1 importing cache manifest from {cache_image}" in log
+    [run_step] = [line.split()[0] for line in log if line.startswith("#") and f"echo {marker}" in line]
+    assert f"{run_step} CACHED" in log
+    assert run_pushed(stack, step.outputs()["image-uri"], ["/bin/busybox", "cat", "/dependencies"]) == marker
+
+
+def prune_build_cache(stack: StackClient, marker: str) -> list[str]:
+    """Remove the engine's build cache records whose description holds `marker` (a step only this test
+    builds), and the records built on them (later steps of the same build), newest first; no other
+    record is touched. Returns the ids removed."""
+    engine = stack.docker()
+    records = engine.df()["BuildCache"] or []
+    chosen = [record["ID"] for record in records if marker in (record.get("Description") or "")]
+    for parent in chosen:  # grows while it is read: the children of each chosen record are chosen too
+        chosen.extend(record["ID"] for record in records if record.get("Parent") == parent)
+    for record_id in reversed(chosen):  # a record can go only once nothing is built on it
+        engine.api.prune_builds(filters={"id": [record_id]})
+    return chosen
