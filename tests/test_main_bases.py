@@ -5,8 +5,12 @@ cache in ECR (`cache-from`, `cache-to: inline`), run as the runner runs it again
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,10 +69,22 @@ def run_pushed(stack: StackClient, image_uri: str, command: list[str]) -> str:
 
 # Private base images --------------------------------------------------------------------------------
 @pytest.mark.parametrize("builder", ["auto", "classic"])
-def test_a_base_image_in_the_runs_own_registry_is_pulled_with_its_login(
-    stack: StackClient, step: RunnerStep, role: str, unique_name: str, base_name: str, tmp_path: Path, builder: str
+@pytest.mark.parametrize("owner", ["own", "other"])
+def test_a_base_image_in_ecr_named_in_from_is_pulled_with_its_registrys_login(
+    stack: StackClient,
+    step: RunnerStep,
+    role: str,
+    unique_name: str,
+    base_name: str,
+    tmp_path: Path,
+    builder: str,
+    owner: str,
 ) -> None:
-    host = push_base(stack, tmp_path, base_name)
+    """The run's own account, or another account of the region whose repository policy lets the role pull."""
+    account = stack.default_account if owner == "own" else stack.other_account
+    host = push_base(stack, tmp_path, base_name, account_id=account)
+    if owner == "other":
+        allow_pull(stack, account, base_name, role)
     write_child(step, f"{host}/{base_name}:v1")
     inputs = app_inputs(stack, role, unique_name, builder=builder, scan="skip")
 
@@ -79,24 +95,6 @@ def test_a_base_image_in_the_runs_own_registry_is_pulled_with_its_login(
         assert f"BuildKit asked for registry credentials for {host}: sent" in result.stdout
     image = step.outputs()["image-uri"]
     assert run_pushed(stack, image, ["/bin/busybox", "cat", "/www/marker.txt", "/www/index.html"]).startswith("child")
-
-
-@pytest.mark.parametrize("builder", ["auto", "classic"])
-def test_a_base_image_in_another_account_named_in_from_is_pulled_with_that_registrys_login(
-    stack: StackClient, step: RunnerStep, role: str, unique_name: str, base_name: str, tmp_path: Path, builder: str
-) -> None:
-    host = push_base(stack, tmp_path, base_name, account_id=stack.other_account)
-    allow_pull(stack, stack.other_account, base_name, role)
-    write_child(step, f"{host}/{base_name}:v1")
-    inputs = app_inputs(stack, role, unique_name, builder=builder, scan="skip")
-
-    result = run_action(step.environment(stack, stack.github_job(), inputs))
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    if builder == "auto":
-        assert f"BuildKit asked for registry credentials for {host}: sent" in result.stdout
-    image = step.outputs()["image-uri"]
-    assert run_pushed(stack, image, ["/bin/busybox", "cat", "/www/marker.txt"]) == "child"
 
 
 def test_a_base_image_the_from_line_names_through_an_arg_needs_the_registries_input(
@@ -121,6 +119,49 @@ def test_a_base_image_the_from_line_names_through_an_arg_needs_the_registries_in
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"BuildKit asked for registry credentials for {host}: sent" in result.stdout
     assert run_pushed(stack, step.outputs()["image-uri"], ["/bin/busybox", "cat", "/www/marker.txt"]) == "child"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A rule of the fault proxies (stack.faults), matching only this test's requests."""
+
+    proxy: str
+    match: dict[str, str]
+    respond: dict[str, Any]
+    times: int | None = None
+    skip: int = 0
+
+
+def run_with_faults(
+    stack: StackClient, faults: list[Fault], environment: Callable[[], dict[str, str]]
+) -> subprocess.CompletedProcess[str]:
+    """The action run with `faults` in place. Another test session may clear every rule at any time (the
+    rules are the stack's, shared): a run during which this test's rules went away is run again."""
+    for _ in range(3):
+        added = {stack.add_fault(f.proxy, f.match, f.respond, times=f.times, skip=f.skip)["id"] for f in faults}
+        result = run_action(environment())
+        if added <= {rule["id"] for rule in stack.faults()["rules"]}:
+            return result
+    pytest.fail("another test session cleared the fault rules during each of 3 runs")
+
+
+def aws_answer(status: int, body: dict) -> dict:
+    """A fault proxy's `respond`: an answer as ECR's JSON API gives it."""
+    return {"status": status, "headers": {"Content-Type": "application/x-amz-json-1.1"}, "body": json.dumps(body)}
+
+
+def access_denied(role: str, action: str, resource: str) -> dict:
+    message = f"User: {role} is not authorized to perform: {action} on resource: {resource}"
+    return aws_answer(400, {"__type": "AccessDeniedException", "message": message})
+
+
+def through_fault_proxy(stack: StackClient, step: RunnerStep, inputs: dict[str, str], **more: str) -> dict[str, str]:
+    """The step's environment with AWS reached through the fault proxy (and `more` variables)."""
+    return {
+        **step.environment(stack, stack.github_job(), inputs),
+        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
+        **more,
+    }
 
 
 def allow_pull(stack: StackClient, account_id: str, repository: str, role: str) -> None:
@@ -156,11 +197,14 @@ def test_a_base_image_the_role_cannot_read_is_one_error_naming_the_registry_and_
     # fault region's registries, for this repository only.
     region = stack.fault_region
     host = push_base(stack, tmp_path, base_name, account_id=stack.other_account, region=region)
-    stack.add_fault("registry", {"repository": base_name}, DENIED, times=None)
     write_child(step, f"{host}/{base_name}:v1")
     inputs = {**app_inputs(stack, role, unique_name, builder=builder, scan="skip"), "aws-region": region}
 
-    result = run_action(step.environment(stack, stack.github_job(), inputs))
+    result = run_with_faults(
+        stack,
+        [Fault("registry", {"repository": base_name}, DENIED)],
+        lambda: step.environment(stack, stack.github_job(), inputs),
+    )
 
     assert result.returncode == 1
     [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
@@ -178,26 +222,15 @@ def test_a_registry_whose_login_is_denied_is_one_error_naming_it_and_the_permiss
     # The token for both registries is denied, then for the run's own alone it is given, and for the
     # other account's alone denied again. Only this run's calls (its user agent) meet the faults.
     app_id = f"bases-{uuid.uuid4().hex[:10]}"
-    denied = {
-        "status": 400,
-        "headers": {"Content-Type": "application/x-amz-json-1.1"},
-        "body": json.dumps(
-            {
-                "__type": "AccessDeniedException",
-                "message": f"User: {role} is not authorized to perform: ecr:GetAuthorizationToken on resource: *",
-            }
-        ),
-    }
+    denied = access_denied(role, "ecr:GetAuthorizationToken", "*")
     match = {"operation": "GetAuthorizationToken", "user_agent": f"app/{app_id}"}
-    stack.add_fault("aws", match, denied)
-    stack.add_fault("aws", match, denied, skip=1)
-    environment = {
-        **step.environment(stack, stack.github_job(), app_inputs(stack, role, unique_name, scan="skip")),
-        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
-        "AWS_SDK_UA_APP_ID": app_id,
-    }
+    inputs = app_inputs(stack, role, unique_name, scan="skip")
 
-    result = run_action(environment)
+    result = run_with_faults(
+        stack,
+        [Fault("aws", match, denied, times=1), Fault("aws", match, denied, times=1, skip=1)],
+        lambda: through_fault_proxy(stack, step, inputs, AWS_SDK_UA_APP_ID=app_id),
+    )
 
     assert result.returncode == 1, result.stdout
     [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
@@ -231,24 +264,14 @@ def test_a_cache_image_the_role_cannot_read_is_a_warning_and_the_build_goes_on(
 ) -> None:
     host = push_base(stack, tmp_path, base_name, account_id=stack.other_account)
     write_app(step.workspace / "app", marker=uuid.uuid4().hex)
-    denied = {
-        "status": 400,
-        "headers": {"Content-Type": "application/x-amz-json-1.1"},
-        "body": json.dumps(
-            {
-                "__type": "AccessDeniedException",
-                "message": f"User: {role} is not authorized to perform: ecr:BatchGetImage on resource: {base_name}",
-            }
-        ),
-    }
-    stack.add_fault("aws", {"operation": "BatchGetImage", "repository": base_name}, denied, times=None)
+    denied = access_denied(role, "ecr:BatchGetImage", base_name)
     inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{base_name}:v1"})
-    environment = {
-        **step.environment(stack, stack.github_job(), inputs),
-        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
-    }
 
-    result = run_action(environment)
+    result = run_with_faults(
+        stack,
+        [Fault("aws", {"operation": "BatchGetImage", "repository": base_name}, denied)],
+        lambda: through_fault_proxy(stack, step, inputs),
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     [warning] = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
@@ -265,19 +288,14 @@ def test_a_cache_image_in_another_account_is_imported_with_that_registrys_login(
     # moto answers API calls from the caller's account only (another registryId: RepositoryNotFound), so
     # ECR's answer to BatchGetImage across accounts, which the repository policy allows, is given canned.
     image = {"registryId": stack.other_account, "repositoryName": base_name, "imageId": {"imageTag": "v1"}}
-    found = {
-        "status": 200,
-        "headers": {"Content-Type": "application/x-amz-json-1.1"},
-        "body": json.dumps({"images": [{**image, "imageManifest": "{}"}], "failures": []}),
-    }
-    stack.add_fault("aws", {"operation": "BatchGetImage", "repository": base_name}, found, times=None)
+    found = aws_answer(200, {"images": [{**image, "imageManifest": "{}"}], "failures": []})
     inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{base_name}:v1"})
-    environment = {
-        **step.environment(stack, stack.github_job(), inputs),
-        "AWS_ENDPOINT_URL": stack.config.fault_proxy_url,
-    }
 
-    result = run_action(environment)
+    result = run_with_faults(
+        stack,
+        [Fault("aws", {"operation": "BatchGetImage", "repository": base_name}, found)],
+        lambda: through_fault_proxy(stack, step, inputs),
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout.splitlines()
