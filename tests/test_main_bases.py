@@ -145,6 +145,16 @@ def run_with_faults(
     pytest.fail("another test session cleared the fault rules during each of 3 runs")
 
 
+def run_with_cache_lookup(
+    stack: StackClient, step: RunnerStep, role: str, repository: str, cache_image: str, answer: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """The action with `cache-from: cache_image`, ECR answering the action's BatchGetImage of it with `answer`."""
+    inputs = app_inputs(stack, role, repository, scan="skip", **{"cache-from": cache_image})
+    cache_repository = cache_image.split("/", 1)[1].partition(":")[0]
+    fault = Fault("aws", {"operation": "BatchGetImage", "repository": cache_repository}, answer)
+    return run_with_faults(stack, [fault], lambda: through_fault_proxy(stack, step, inputs))
+
+
 def aws_answer(status: int, body: dict) -> dict:
     """A fault proxy's `respond`: an answer as ECR's JSON API gives it."""
     return {"status": status, "headers": {"Content-Type": "application/x-amz-json-1.1"}, "body": json.dumps(body)}
@@ -265,13 +275,8 @@ def test_a_cache_image_the_role_cannot_read_is_a_warning_and_the_build_goes_on(
     host = push_base(stack, tmp_path, base_name, account_id=stack.other_account)
     write_app(step.workspace / "app", marker=uuid.uuid4().hex)
     denied = access_denied(role, "ecr:BatchGetImage", base_name)
-    inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{base_name}:v1"})
 
-    result = run_with_faults(
-        stack,
-        [Fault("aws", {"operation": "BatchGetImage", "repository": base_name}, denied)],
-        lambda: through_fault_proxy(stack, step, inputs),
-    )
+    result = run_with_cache_lookup(stack, step, role, unique_name, f"{host}/{base_name}:v1", denied)
 
     assert result.returncode == 0, result.stdout + result.stderr
     [warning] = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
@@ -289,13 +294,8 @@ def test_a_cache_image_in_another_account_is_imported_with_that_registrys_login(
     # ECR's answer to BatchGetImage across accounts, which the repository policy allows, is given canned.
     image = {"registryId": stack.other_account, "repositoryName": base_name, "imageId": {"imageTag": "v1"}}
     found = aws_answer(200, {"images": [{**image, "imageManifest": "{}"}], "failures": []})
-    inputs = app_inputs(stack, role, unique_name, scan="skip", **{"cache-from": f"{host}/{base_name}:v1"})
 
-    result = run_with_faults(
-        stack,
-        [Fault("aws", {"operation": "BatchGetImage", "repository": base_name}, found)],
-        lambda: through_fault_proxy(stack, step, inputs),
-    )
+    result = run_with_cache_lookup(stack, step, role, unique_name, f"{host}/{base_name}:v1", found)
 
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout.splitlines()
