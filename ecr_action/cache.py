@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_action import aws
+from ecr_action import aws, scan
 from ecr_action.errors import AccessDeniedError
+from ecr_action.inputs import Inputs
 
 # <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>][@<digest>]
 _ECR_IMAGE = re.compile(
@@ -69,3 +70,23 @@ def unusable(ecr: Any, reference: str) -> str | None:
     if not reply.get("images"):
         return "no image in ECR has that " + ("digest" if "imageDigest" in image.image_id else "tag")
     return None
+
+
+def cache_from(ecr: Any, inputs: Inputs, registry_id: str, repository_uri: str) -> tuple[tuple[str, ...], list[str]]:
+    """(the images the build may import its cache from, a warning for each one left out).
+
+    `cache-from` as given, each checked; unset, the repository's image under the first tag, when there is
+    one (known to exist, so not checked again).
+    """
+    if inputs.cache_from is None:
+        if inputs.no_cache or scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.tags[0]) is None:
+            return (), []
+        return (f"{repository_uri}:{inputs.tags[0]}",), []
+    usable, warnings = [], []
+    for reference in inputs.cache_from:
+        problem = unusable(ecr, reference)
+        if problem is None:
+            usable.append(reference)
+        else:
+            warnings.append(f"cache-from {reference} is not used: {problem}.")
+    return tuple(usable), warnings

@@ -21,15 +21,14 @@ from typing import Any, NoReturn, TextIO
 
 import docker
 
-from ecr_action import aws, build, cache, credentials, multiplatform, push, repository, results, scan, signing
+from ecr_action import aws, build, cache, credentials, multiplatform, push, repository, results, scan, signing, stages
 from ecr_action.errors import ActionError, InputError, ScanFailedError, ScanTimeoutError, SigningError
 from ecr_action.findings import Finding
 from ecr_action.github import Workflow
 from ecr_action.ignores import resolve_ignores
 from ecr_action.inputs import Inputs, parse_cli, read_github_context, read_inputs
-from ecr_action.inputs.choices import CacheTo, ScanMode
+from ecr_action.inputs.choices import ScanMode
 from ecr_action.outputs import Output
-from ecr_action.retries import RetryPolicy
 from ecr_action.secrets import RegistryCredentials
 
 
@@ -138,14 +137,19 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         return
 
     with timings.stage(workflow, "Credentials"):
-        resolved = credentials.resolve_credentials(credential_request(inputs), mask=workflow.mask, log=workflow.info)
+        resolved = credentials.resolve_credentials(
+            stages.credential_request(inputs), mask=workflow.mask, log=workflow.info
+        )
         workflow.info(f"Acting as {resolved.identity_arn} in account {resolved.account_id}")
     ecr = aws.client(
-        aws.session(resolved.credentials, inputs.aws_region), "ecr", retry=retry_policy(inputs), log=workflow.info
+        aws.session(resolved.credentials, inputs.aws_region),
+        "ecr",
+        retry=stages.retry_policy(inputs),
+        log=workflow.info,
     )
 
     with timings.stage(workflow, "Repository"):
-        ensured = repository.ensure_repository(ecr, repository_spec(inputs), dry_run=inputs.dry_run)
+        ensured = repository.ensure_repository(ecr, stages.repository_spec(inputs), dry_run=inputs.dry_run)
         for change in ensured.changes:
             workflow.info(f"{'would change' if inputs.dry_run else 'changed'}: {change.description}")
         for warning in ensured.warnings:
@@ -165,7 +169,7 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
     baseline_digest = None
     if inputs.baseline_tag and inputs.scan is not ScanMode.SKIP:
         baseline_digest = scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.baseline_tag)
-    spec = push_spec(inputs, repository_uri, registry_id, ensured)
+    spec = stages.push_spec(inputs, repository_uri, registry_id, ensured)
     if inputs.merge_digests:
         with timings.stage(workflow, "Push"):
             (login,) = push.registry_logins(ecr, [registry_id], mask=workflow.mask)
@@ -174,9 +178,9 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
         assert engine is not None
         with timings.stage(workflow, "Build"):
             base_registries = build.base_image_accounts(inputs.file, inputs.aws_region)
-            cache_from = default_cache_from(ecr, inputs, registry_id, repository_uri)
-            if inputs.cache_from:  # the default is the run's own image, known to exist
-                cache_from = usable_cache_from(ecr, workflow, cache_from)
+            cache_from, unusable = cache.cache_from(ecr, inputs, registry_id, repository_uri)
+            for warning in unusable:
+                workflow.warning(warning, title="Build cache")
             cache_registries = cache.cache_accounts(cache_from, inputs.aws_region)
             logins = push.registry_logins(
                 ecr, [registry_id, *base_registries, *inputs.registries, *cache_registries], mask=workflow.mask
@@ -194,7 +198,9 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
 
     with timings.stage(workflow, "Scan"):
         try:
-            outcome = scan.wait_for_scan(ecr, scan_request(inputs, registry_id, pushed.digest, pushed.media_type))
+            outcome = scan.wait_for_scan(
+                ecr, stages.scan_request(inputs, registry_id, pushed.digest, pushed.media_type)
+            )
         except (ScanFailedError, ScanTimeoutError) as error:
             workflow.set_output(Output.SCAN_STATUS, error.status)
             raise
@@ -209,7 +215,9 @@ def run(inputs: Inputs, workflow: Workflow, timings: Timings) -> None:
                 notes.append(missing)
         workflow.info(f"scan {outcome.status}: {len(outcome.findings)} findings")
         # Within the same deadline: the image is ready once it is both scanned and signed.
-        request = signing_request(inputs, registry_id, resolved.account_id, pushed.digest, outcome.seconds_waited)
+        request = stages.signing_request(
+            inputs, registry_id, resolved.account_id, pushed.digest, outcome.seconds_waited
+        )
         try:
             signed = signing.wait_for_signing(ecr, request)
         except SigningError as error:
@@ -233,27 +241,6 @@ def mask_secret(workflow: Workflow, value: str) -> None:
     for part in {value, *value.splitlines()}:
         if part.strip():
             workflow.mask(part)
-
-
-def default_cache_from(ecr: Any, inputs: Inputs, registry_id: str, repository_uri: str) -> tuple[str, ...]:
-    """`cache-from` as given; unset, the repository's image under the first tag, when there is one."""
-    if inputs.cache_from is not None:
-        return inputs.cache_from
-    if inputs.no_cache or scan.tagged_digest(ecr, inputs.repository, registry_id, inputs.tags[0]) is None:
-        return ()
-    return (f"{repository_uri}:{inputs.tags[0]}",)
-
-
-def usable_cache_from(ecr: Any, workflow: Workflow, references: tuple[str, ...]) -> tuple[str, ...]:
-    """The cache images the build can import: one missing or unreadable is a warning, never a failure."""
-    usable = []
-    for reference in references:
-        problem = cache.unusable(ecr, reference)
-        if problem is None:
-            usable.append(reference)
-        else:
-            workflow.warning(f"cache-from {reference} is not used: {problem}.", title="Build cache")
-    return tuple(usable)
 
 
 def baseline_findings(
@@ -282,24 +269,7 @@ def build_image(
     local_name: str | None = None,
     cache_from: tuple[str, ...] = (),
 ) -> build.BuildResult:
-    spec = build.BuildSpec(
-        context=inputs.context,
-        dockerfile=inputs.file,
-        build_args=inputs.build_args,
-        target=inputs.target,
-        labels=inputs.labels,
-        pull=inputs.pull,
-        no_cache=inputs.no_cache,
-        registries=tuple(registries),
-        timeout_seconds=inputs.build_timeout,
-        local_name=local_name,
-        builder=inputs.builder,
-        platforms=inputs.platforms,
-        network=inputs.network,
-        secrets=inputs.secrets,
-        cache_from=cache_from,
-        inline_cache=inputs.cache_to is CacheTo.INLINE,
-    )
+    spec = stages.build_spec(inputs, registries, local_name, cache_from)
     # The build log is text from the user's Dockerfile and its tools: never read as workflow commands.
     with workflow.stop_commands():
         built = build.build_image(engine, spec, log=workflow.info)
@@ -325,81 +295,3 @@ def workspace_file(inputs: Inputs, name: str | None) -> str | None:
 def planned_uri(inputs: Inputs, account_id: str) -> str:
     """The URI a repository that does not exist yet will have (dry runs only)."""
     return f"{inputs.registry_id or account_id}.dkr.ecr.{inputs.aws_region}.amazonaws.com/{inputs.repository}"
-
-
-# Inputs → the plain values each stage takes ---------------------------------------------------------
-def retry_policy(inputs: Inputs) -> RetryPolicy:
-    return RetryPolicy.from_inputs(inputs.retries, inputs.retry_max_seconds)
-
-
-def credential_request(inputs: Inputs) -> credentials.CredentialRequest:
-    return credentials.CredentialRequest(
-        region=inputs.aws_region,
-        role_to_assume=inputs.role_to_assume,
-        audience=inputs.audience,
-        session_name=inputs.role_session_name,
-        duration_seconds=inputs.role_duration_seconds,
-        role_chaining=inputs.role_chaining,
-        chain_role_to_assume=inputs.chain_role_to_assume,
-        allowed_account_ids=inputs.allowed_account_ids,
-        oidc_request_url=inputs.github.oidc_request_url,
-        oidc_request_token=inputs.github.oidc_request_token,
-        is_fork_pull_request=inputs.github.is_fork_pull_request,
-    )
-
-
-def repository_spec(inputs: Inputs) -> repository.RepositorySpec:
-    return repository.RepositorySpec(
-        name=inputs.repository,
-        registry_id=inputs.registry_id,
-        create=inputs.create_repository,
-        # Scanning on push is what `scan: on-push` waits for, so that mode turns it on.
-        scan_on_push=inputs.scan_on_push or inputs.scan is ScanMode.ON_PUSH,
-        tag_mutability=inputs.image_tag_mutability,
-        tag_mutability_exclusions=inputs.image_tag_mutability_exclusions,
-        encryption_type=inputs.encryption_type,
-        kms_key=inputs.kms_key,
-        lifecycle_policy=inputs.lifecycle_policy,
-        repository_policy=inputs.repository_policy,
-        tags=inputs.repository_tags,
-    )
-
-
-def push_spec(
-    inputs: Inputs, repository_uri: str, registry_id: str | None, ensured: repository.RepositoryResult
-) -> push.PushSpec:
-    return push.PushSpec(
-        repository=inputs.repository,
-        repository_uri=repository_uri,
-        registry_id=registry_id,
-        tags=inputs.tags,
-        if_tag_exists=inputs.if_tag_exists,
-        immutable=ensured.tag_mutability.immutable,
-        retry=retry_policy(inputs),
-    )
-
-
-def signing_request(
-    inputs: Inputs, registry_id: str, account_id: str, digest: str, seconds_scanning: float
-) -> signing.SigningRequest:
-    return signing.SigningRequest(
-        repository=inputs.repository,
-        registry_id=registry_id,
-        own_registry=registry_id == account_id,
-        digest=digest,
-        timeout_seconds=max(0.0, inputs.scan_timeout - seconds_scanning),
-        poll_interval_seconds=inputs.scan_poll_interval,
-    )
-
-
-def scan_request(inputs: Inputs, registry_id: str | None, digest: str, media_type: str = "") -> scan.ScanRequest:
-    return scan.ScanRequest(
-        repository=inputs.repository,
-        registry_id=registry_id,
-        digest=digest,
-        mode=inputs.scan,
-        timeout_seconds=inputs.scan_timeout,
-        poll_interval_seconds=inputs.scan_poll_interval,
-        media_type=media_type or None,
-        unavailable=inputs.scan_unavailable,
-    )
