@@ -19,6 +19,9 @@ image by pulling the published image from one of the stack's registries (removed
 against building it from the Dockerfile with `--no-cache` (the base image already in the engine), plus
 the image's size and the time from `docker run` of it to its first line of output.
 
+"buildkit", "two-platform" and "fresh-runner-cache" are the action against itself, with BuildKit: see
+bench/buildkit_cases.py.
+
 Also measured: the action's own overhead (wall time minus the engine's build and upload), import time,
 report generation for 10,000 findings (in process) and the action's peak memory. This is a script that
 prints figures; it is never part of the test suite.

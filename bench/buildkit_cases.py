@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stack import control
 from stack.apps import write_app, write_multiarch_app
 from stack.runner import RunnerStep
 
@@ -78,7 +79,7 @@ class FreshEngine:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        while not _pings(self.root / "docker.sock"):
+        while not control.docker_ok(self.root / "docker.sock"):
             if self.process.poll() is not None or time.monotonic() - started > 30:
                 tail = (self.root / "dockerd.log").read_text(errors="replace")[-2000:]
                 self.__exit__(None, None, None)
@@ -98,19 +99,6 @@ class FreshEngine:
                 self.process.wait()
         # Its overlay mounts were in its own mount namespace, gone with it.
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _pings(socket_path: Path) -> bool:
-    import socket
-
-    try:
-        with socket.socket(socket.AF_UNIX) as client:
-            client.settimeout(1)
-            client.connect(str(socket_path))
-            client.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-            return b" 200 " in client.recv(64)
-    except OSError:
-        return False
 
 
 # Apps --------------------------------------------------------------------------------------------------
