@@ -120,6 +120,7 @@ class Run:
     uploaded_blobs: int = 0
     uploaded_bytes: int = 0
     mounted_blobs: int = 0
+    downloaded_bytes: int = 0  # blobs read from the run's repository (a cache import, a base image)
     peak_rss_mb: float = 0.0
     first_output_seconds: float | None = None
     build_seconds: float | None = None  # the action only: Build stage
@@ -209,6 +210,14 @@ class Bench:
             size += (self.blob_root / algorithm / hexdigest[:2] / hexdigest / "data").stat().st_size
         return len(uploaded), size, mounted
 
+    def downloads(self, repository: str, offset: int) -> int:
+        """Bytes of the blobs read (`GET …/blobs/…` answered 200) from `repository` since `offset`."""
+        with open(self.registry_log, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        found = re.findall(rf'"GET /v2/{re.escape(repository)}/blobs/sha256:[0-9a-f]+ [^"]*" 200 (\d+) ', text)
+        return sum(int(size) for size in found)
+
     # The two sides ----------------------------------------------------------------------------------
     def run_action(self, case: Case, pair: int, repository: str, root: Path, marker: str) -> Run:
         step = RunnerStep.in_directory(root)
@@ -258,6 +267,7 @@ class Bench:
         run = self._timed("action", case, pair, command, environment, cwd=REPO_ROOT)
         run.peak_rss_mb = int(maxrss.read_text().split()[-1]) / 1024
         run.uploaded_blobs, run.uploaded_bytes, run.mounted_blobs = self.traffic(repository, offset)
+        run.downloaded_bytes = self.downloads(repository, offset)
         run.summary_timings = summary_timings(step.summary_file.read_text())
         run.build_seconds = run.steps.get("Build")
         run.upload_seconds = 0.0

@@ -284,6 +284,7 @@ def _side(runs: list[Run]) -> dict:
         "uploaded_blobs_max": max((run.uploaded_blobs for run in runs), default=0),
         "uploaded_bytes_max": max((run.uploaded_bytes for run in runs), default=0),
         "mounted_blobs_max": max((run.mounted_blobs for run in runs), default=0),
+        "downloaded_bytes_max": max((run.downloaded_bytes for run in runs), default=0),
         "peak_rss_mb": max((run.peak_rss_mb for run in runs), default=0.0),
         "seconds": [run.seconds for run in runs],
     }
@@ -313,7 +314,11 @@ def _print_pair(case: str, pair: int, labels: tuple[str, str], runs: list[Run]) 
 
 
 def _bytes(blobs: int, size: int) -> str:
-    return f"{blobs} / {size / 1e6:.1f} MB" if size >= 100_000 else f"{blobs} / {size / 1e3:.1f} kB"
+    return f"{blobs} / {_mb(size)}"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
 def _steps(side: dict) -> str:
@@ -340,8 +345,8 @@ def print_summary(summaries: dict[str, dict]) -> None:
         rows += [("fresh: seed", s["seed"]), ("fresh: cached", s["cached"]), ("fresh: cold", s["cold"])]
     for label, side in rows:
         upload = _bytes(side["uploaded_blobs_max"], side["uploaded_bytes_max"])
-        mounted = side["mounted_blobs_max"]
-        print(f"  {label:<14} {side['median_seconds']:6.2f}  upload {upload:>13} +{mounted} mounted  {_steps(side)}")
+        extra = f"+{side['mounted_blobs_max']} mounted, read {_mb(side['downloaded_bytes_max'])}"
+        print(f"  {label:<14} {side['median_seconds']:6.2f}  upload {upload:>12} {extra:>24}  {_steps(side)}")
     if "buildkit" in summaries:
         s = summaries["buildkit"]
         print(f"  buildkit / classic: {s['ratio_median']:.2f} whole run, {s['build_ratio_median']:.2f} Build step")
