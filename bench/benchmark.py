@@ -38,7 +38,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import buildkit_cases  # noqa: E402  (bench/, beside this script)
+from figures import blobs_text, median  # noqa: E402
 
 from stack import control, ecr_names  # noqa: E402
 from stack.apps import write_app  # noqa: E402
@@ -563,10 +563,6 @@ def fresh_runner_checks(fresh: dict[str, float]) -> list[tuple[str, str, str, bo
     ]
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
 def print_pairs(case: Case, pairs: list[tuple[Run, Run]]) -> None:
     print(f"\n== {case.name}: tags {' '.join(case.tags)}" + (f", {case.large_mb} MB of data" if case.large_mb else ""))
     print(f"   {'pair':>4} {'action s':>9} {'cli s':>9} {'ratio':>6}  {'action upl':>12} {'cli upl':>12}")
@@ -574,18 +570,10 @@ def print_pairs(case: Case, pairs: list[tuple[Run, Run]]) -> None:
         label = "warm" if action.pair == 0 else str(action.pair)
         print(
             f"   {label:>4} {action.seconds:9.2f} {cli.seconds:9.2f} {action.seconds / cli.seconds:6.2f}  "
-            f"{_bytes(action.uploaded_blobs, action.uploaded_bytes):>12} "
-            f"{_bytes(cli.uploaded_blobs, cli.uploaded_bytes):>12}",
+            f"{blobs_text(action.uploaded_blobs, action.uploaded_bytes):>12} "
+            f"{blobs_text(cli.uploaded_blobs, cli.uploaded_bytes):>12}",
             flush=True,
         )
-
-
-def _bytes(blobs: int, size: int) -> str:
-    return f"{blobs} / {_mb(size)}"
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
 def case_summary(case: Case, pairs: list[tuple[Run, Run]]) -> dict:
@@ -633,8 +621,8 @@ def print_table(summaries: list[dict], imports: dict, reports: dict) -> None:
             f"{s['case']:<10} {s['action_median_seconds']:9.2f} {s['cli_median_seconds']:8.2f} "
             f"{s['ratio_median']:6.2f} {s['ratio_without_scan_median']:8.2f} "
             f"{s['action_overhead_median_seconds']:11.2f} {s['action_first_output_median_seconds']:10.2f} "
-            f"{_bytes(s['action_uploaded_blobs_max'], s['action_uploaded_bytes_max']):>16} "
-            f"{_bytes(s['cli_uploaded_blobs_max'], s['cli_uploaded_bytes_max']):>16} {s['action_peak_rss_mb']:8.1f}"
+            f"{blobs_text(s['action_uploaded_blobs_max'], s['action_uploaded_bytes_max']):>16} "
+            f"{blobs_text(s['cli_uploaded_blobs_max'], s['cli_uploaded_bytes_max']):>16} {s['action_peak_rss_mb']:8.1f}"
         )
     print("\nper step, medians (s)")
     for s in summaries:

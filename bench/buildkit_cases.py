@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from figures import blobs_text, median, size_text
+
 from stack import control
 from stack.apps import write_app, write_multiarch_app
 from stack.runner import RunnerStep
@@ -157,8 +159,8 @@ def buildkit_case(bench: Bench, run_id: str, pairs: int) -> dict:
         "case": "buildkit",
         "buildkit": _side([b for b, _ in timed]),
         "classic": _side([c for _, c in timed]),
-        "ratio_median": _median([b.seconds / c.seconds for b, c in timed]),
-        "build_ratio_median": _median([b.steps["Build"] / c.steps["Build"] for b, c in timed]),
+        "ratio_median": median([b.seconds / c.seconds for b, c in timed]),
+        "build_ratio_median": median([b.steps["Build"] / c.steps["Build"] for b, c in timed]),
         "ratios": [b.seconds / c.seconds for b, c in timed],
     }
 
@@ -196,10 +198,10 @@ def two_platform_case(bench: Bench, run_id: str, pairs: int) -> dict:
     return {
         "case": "two-platform",
         "two_platform": _side(two_runs),
-        "single_runs_sum_median_seconds": _median([sum(r.seconds for r in f["amd64+arm64"]) for f in timed]),
+        "single_runs_sum_median_seconds": median([sum(r.seconds for r in f["amd64+arm64"]) for f in timed]),
         "single_amd64": _side([f["amd64+arm64"][0] for f in timed]),
         "single_arm64": _side([f["amd64+arm64"][1] for f in timed]),
-        "ratio_median": _median(
+        "ratio_median": median(
             [f["two-platform"][0].seconds / sum(r.seconds for r in f["amd64+arm64"]) for f in timed]
         ),
     }
@@ -251,13 +253,13 @@ def fresh_runner_cache_case(bench: Bench, run_id: str, pairs: int) -> dict:
         "seed": _side([f["seed"] for f in runs]),
         "cached": _side([f["cached"] for f in runs]),
         "cold": _side([f["cold"] for f in runs]),
-        "ratio_median": _median([f["cached"].seconds / f["cold"].seconds for f in runs]),
-        "build_ratio_median": _median([f["cached"].steps["Build"] / f["cold"].steps["Build"] for f in runs]),
+        "ratio_median": median([f["cached"].seconds / f["cold"].seconds for f in runs]),
+        "build_ratio_median": median([f["cached"].steps["Build"] / f["cold"].steps["Build"] for f in runs]),
         "ratios": [f["cached"].seconds / f["cold"].seconds for f in runs],
         # Whether the cached runs found the slow step in the cache (each must), and its time where it ran.
         "slow_step_cached": [slow["cached"][0] for slow in slows],
-        "slow_step_median_seconds": _median([s[1] for slow in slows for s in slow.values() if s[1] is not None]),
-        "engine_start_median_seconds": _median(engine_starts),
+        "slow_step_median_seconds": median([s[1] for slow in slows for s in slow.values() if s[1] is not None]),
+        "engine_start_median_seconds": median(engine_starts),
     }
 
 
@@ -269,18 +271,12 @@ CASES: dict[str, Callable[[Bench, str, int], dict]] = {
 
 
 # Figures -----------------------------------------------------------------------------------------------
-def _median(values: list[float]) -> float:
-    import statistics
-
-    return statistics.median(values) if values else float("nan")
-
-
 def _side(runs: list[Run]) -> dict:
     """Medians of a list of runs of one side: wall time, each step, bytes uploaded."""
     names = list(dict.fromkeys(name for run in runs for name in run.steps))
     return {
-        "median_seconds": _median([run.seconds for run in runs]),
-        "steps_median_seconds": {name: _median([r.steps[name] for r in runs if name in r.steps]) for name in names},
+        "median_seconds": median([run.seconds for run in runs]),
+        "steps_median_seconds": {name: median([r.steps[name] for r in runs if name in r.steps]) for name in names},
         "uploaded_blobs_max": max((run.uploaded_blobs for run in runs), default=0),
         "uploaded_bytes_max": max((run.uploaded_bytes for run in runs), default=0),
         "mounted_blobs_max": max((run.mounted_blobs for run in runs), default=0),
@@ -308,17 +304,9 @@ def _print_pair(case: str, pair: int, labels: tuple[str, str], runs: list[Run]) 
     label = "warm" if pair == 0 else str(pair)
     print(
         f"   {label:>4} {a.seconds:11.2f}s {b.seconds:11.2f}s {a.seconds / b.seconds:6.2f}  "
-        f"{_bytes(a.uploaded_blobs, a.uploaded_bytes):>14} {_bytes(b.uploaded_blobs, b.uploaded_bytes):>14}",
+        f"{blobs_text(a.uploaded_blobs, a.uploaded_bytes):>14} {blobs_text(b.uploaded_blobs, b.uploaded_bytes):>14}",
         flush=True,
     )
-
-
-def _bytes(blobs: int, size: int) -> str:
-    return f"{blobs} / {_mb(size)}"
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
 def _steps(side: dict) -> str:
@@ -344,8 +332,8 @@ def print_summary(summaries: dict[str, dict]) -> None:
         s = summaries["fresh-runner-cache"]
         rows += [("fresh: seed", s["seed"]), ("fresh: cached", s["cached"]), ("fresh: cold", s["cold"])]
     for label, side in rows:
-        upload = _bytes(side["uploaded_blobs_max"], side["uploaded_bytes_max"])
-        extra = f"+{side['mounted_blobs_max']} mounted, read {_mb(side['downloaded_bytes_max'])}"
+        upload = blobs_text(side["uploaded_blobs_max"], side["uploaded_bytes_max"])
+        extra = f"+{side['mounted_blobs_max']} mounted, read {size_text(side['downloaded_bytes_max'])}"
         print(f"  {label:<14} {side['median_seconds']:6.2f}  upload {upload:>12} {extra:>24}  {_steps(side)}")
     if "buildkit" in summaries:
         s = summaries["buildkit"]
