@@ -168,7 +168,7 @@ def context_with(directory: Path, dockerfile: str, **files: str) -> Path:
 PREAMBLE = 'FROM scratch AS base\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
 
 
-def run_build(stack: StackClient, context: Path, *, secrets: tuple[str, ...] = (), timeout=None, **changes):
+def spec_for(context: Path, **changes: object) -> BuildSpec:
     spec = BuildSpec(
         context=context,
         dockerfile=context / "Dockerfile",
@@ -177,11 +177,14 @@ def run_build(stack: StackClient, context: Path, *, secrets: tuple[str, ...] = (
         target=None,
         no_cache=False,
         pull=False,
-        platforms=(),
         local_name=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
         network="none",  # the stack's engine has no bridge network, BuildKit's default
     )
-    (request,) = plan(replace(spec, **changes))
+    return replace(spec, **changes)
+
+
+def run_build(stack: StackClient, context: Path, *, secrets: tuple[str, ...] = (), timeout=None, **changes):
+    (request,) = plan(spec_for(context, **changes))
     lines: list[str] = []
     with packed_context(context, context / "Dockerfile") as packed:
         built = build(stack.docker(), request, packed, log=lines.append, secrets=secrets, timeout=timeout)
@@ -224,18 +227,7 @@ def test_each_platform_is_built_and_tagged_on_its_own(stack: StackClient, tmp_pa
     )
     shutil.copy(BUSYBOX, context / "busybox-amd64")
     shutil.copy(arm64, context / "busybox-arm64")
-    spec = BuildSpec(
-        context=context,
-        dockerfile=context / "Dockerfile",
-        build_args=(),
-        labels=(),
-        target=None,
-        no_cache=False,
-        pull=False,
-        platforms=("linux/amd64", "linux/arm64"),
-        local_name=f"buildkit-test/{uuid.uuid4().hex[:12]}:v1",
-        network="none",
-    )
+    spec = spec_for(context, platforms=("linux/amd64", "linux/arm64"))
     with packed_context(context, context / "Dockerfile") as packed:
         built = [build(stack.docker(), request, packed, log=lambda _: None) for request in plan(spec)]
     assert [(image.platform, image.reference.rpartition(":")[2]) for image in built] == [
