@@ -137,9 +137,14 @@ def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[
 
         try:
             return buildkit.build(
-                client, request, packed, log=log_line, warn=warnings.append, secrets=secrets,
+                client,
+                request,
+                packed,
+                log=log_line,
+                warn=warnings.append,
+                secrets=secrets,
                 timeout=spec.timeout_seconds,
-            )  # fmt: skip
+            )
         except BuildError as error:
             raise buildfailures.platform_failure(error, request.platform, len(spec.platforms) > 1) from None
 
