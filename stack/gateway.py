@@ -15,6 +15,8 @@ that, the gateway makes the pieces behave as one ECR:
 - signing (moto has no signing API): `GetSigningConfiguration` and `DescribeImageSigningStatus` answer
   from what a test sets (`POST /_stack/signing`): a rule covering the repository, and the statuses its
   images go through;
+- lifecycle policies that archive (moto's schema predates ECR's archive storage class): moto keeps a
+  stand-in it accepts, and the gateway answers with the policy it stands for (see `lifecycle_stand_in`);
 - STS: `AssumeRoleWithWebIdentity` checks the token's signature and the role's trust policy, as IAM does
   (moto accepts any token for any role).
 """
@@ -46,8 +48,13 @@ from stack.serving import serve
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
 DEFAULT_FINDINGS_PAGE = 100
 # What this gateway answers beyond moto, for tests to tell it from a gateway started from older code.
-FEATURES = ("scan-delay", "signing")
+FEATURES = ("scan-delay", "signing", "lifecycle-archive")
 SIGNING_OPERATIONS = ("GetSigningConfiguration", "DescribeImageSigningStatus")
+LIFECYCLE_OPERATIONS = ("PutLifecyclePolicy", "GetLifecyclePolicy", "DeleteLifecyclePolicy")
+# What ECR's archive storage class added to lifecycle policies, mapped to what moto knows.
+ARCHIVE_ACTION = {"type": "transition", "targetStorageClass": "archive"}
+SELECTION_STORAGE_CLASSES = ("standard", "archive")
+DAY_COUNT_TYPES_MOTO_LACKS = ("sinceImagePulled", "sinceImageTransitioned")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
@@ -65,6 +72,8 @@ class Gateway:
         self.scan_started: dict[tuple[str, str, str], float] = {}
         # (region, repository) → {"profile": signing profile ARN, "statuses": the answers still to give}
         self.signing: dict[tuple[str, str], dict[str, Any]] = {}
+        # (registryId, region, repository) → (the stand-in moto holds, the lifecycle policy it stands for)
+        self.lifecycle_stand_ins: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.lock = threading.Lock()
         self.sync_locks: dict[tuple[str, str], threading.Lock] = {}
         key = serialization.load_pem_private_key(oidc.private_key_path(config).read_bytes(), password=None)
@@ -314,6 +323,80 @@ def signing_reply(
     return 200, {**reply, "signingStatuses": statuses}
 
 
+# Lifecycle policies ---------------------------------------------------------------------------------
+# Moto 5.2.5 refuses a lifecycle policy that archives (a `transition` action, a selection's `storageClass`,
+# the `sinceImagePulled` and `sinceImageTransitioned` count types). Rather than keep every lifecycle policy
+# itself, the gateway sends moto a stand-in for such a policy only: the same rules, each archive-era field
+# mapped to one moto knows. So moto still does all the rest as ECR does: it checks the rest of the policy
+# (a stand-in it refuses is refused, with ECR's InvalidParameterException), resolves the caller's account
+# (which the gateway does not know), answers RepositoryNotFoundException and
+# LifecyclePolicyNotFoundException, and forgets the policy with its repository. The gateway only remembers
+# which stand-in stands for which policy, and gives the policy back wherever moto answers with the stand-in.
+# Every put replaces its repository's entry, so an entry is used only while moto holds the stand-in put with it.
+# A malformed archive-era field is left as it is, for moto to refuse as ECR refuses it.
+def lifecycle_stand_in(text: str) -> str | None:
+    """A lifecycle policy moto accepts in place of `text`, or None when `text` needs none (it has no
+    archive-era field, or is not a policy at all: moto answers it as it is)."""
+    try:
+        document = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    rules = document.get("rules") if isinstance(document, dict) else None
+    if not isinstance(rules, list):
+        return None
+    changed = False
+    for rule in rules:
+        if not isinstance(rule, dict):
+            continue
+        if rule.get("action") == ARCHIVE_ACTION:
+            rule["action"] = {"type": "expire"}
+            changed = True
+        selection = rule.get("selection")
+        if not isinstance(selection, dict):
+            continue
+        if selection.get("storageClass") in SELECTION_STORAGE_CLASSES:
+            del selection["storageClass"]
+            changed = True
+        if selection.get("countType") in DAY_COUNT_TYPES_MOTO_LACKS:
+            selection["countType"] = "sinceImagePushed"  # days too
+            changed = True
+    return json.dumps(document) if changed else None
+
+
+def with_lifecycle_stand_in(body: bytes) -> bytes:
+    """A PutLifecyclePolicy request carrying the stand-in moto accepts, when its policy needs one."""
+    request = json.loads(body or b"{}")
+    stand_in = lifecycle_stand_in(request.get("lifecyclePolicyText", ""))
+    return body if stand_in is None else json.dumps({**request, "lifecyclePolicyText": stand_in}).encode()
+
+
+def restore_lifecycle_policy(
+    stand_ins: dict[tuple[str, str, str], tuple[str, str]],
+    region: str,
+    operation: str,
+    request: dict[str, Any],
+    response: dict[str, Any],
+) -> None:
+    """Moto's answer to a lifecycle operation (`request` as the client sent it) with the policy in place of
+    its stand-in; notes which stand-in a put policy has (none: forgets the one before). The caller holds
+    the lock."""
+    key = (response["registryId"], region, response["repositoryName"])
+    if operation == "PutLifecyclePolicy":
+        text = request["lifecyclePolicyText"]
+        stand_in = lifecycle_stand_in(text)
+        if stand_in is None:
+            stand_ins.pop(key, None)
+        else:
+            stand_ins[key] = (stand_in, text)
+        response["lifecyclePolicyText"] = text
+        return
+    held, policy = stand_ins.get(key, (None, None))
+    if policy is not None and response.get("lifecyclePolicyText") == held:
+        response["lifecyclePolicyText"] = policy
+    if operation == "DeleteLifecyclePolicy":
+        stand_ins.pop(key, None)
+
+
 def with_manifest_digest(body: bytes) -> bytes:
     """A PutImage request naming the image by its manifest's digest (sha256 of its bytes), as ECR and the
     registry name it: moto otherwise derives one from the layers, or makes one up for an image index."""
@@ -452,10 +535,13 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     )
                 self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/x-amz-json-1.1"})
                 return
+            request = json.loads(body or b"{}") if target.startswith(ECR_TARGET) else {}
             if target.startswith(ECR_TARGET):
-                self._sync(target.removeprefix(ECR_TARGET), json.loads(body or b"{}"))
+                self._sync(target.removeprefix(ECR_TARGET), request)
+            if target == f"{ECR_TARGET}PutLifecyclePolicy":
+                body = with_lifecycle_stand_in(body)
             if target == f"{ECR_TARGET}PutImage":
-                missing = gateway.missing_children(self._region(), json.loads(body or b"{}"))
+                missing = gateway.missing_children(self._region(), request)
                 if missing:
                     self._ecr_error(
                         "ReferencedImagesNotFoundException",
@@ -469,7 +555,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             )
             content = reply.content
             if target.startswith(ECR_TARGET) and reply.status_code == 200:
-                content = self._after_ecr(target.removeprefix(ECR_TARGET), json.loads(body or b"{}"), reply.json())
+                content = self._after_ecr(target.removeprefix(ECR_TARGET), request, reply.json())
             self._send(reply.status_code, content, dict(reply.headers))
 
         def _sync(self, operation: str, request: dict[str, Any]) -> None:
@@ -496,6 +582,9 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 name_images_as_requested(request, response)
             elif operation == "DescribeImageScanFindings":
                 gateway.shape_findings(self._region(), request, response)
+            elif operation in LIFECYCLE_OPERATIONS:
+                with gateway.lock:
+                    restore_lifecycle_policy(gateway.lifecycle_stand_ins, self._region(), operation, request, response)
             return json.dumps(response).encode()
 
         def _ecr_error(self, code: str, message: str) -> None:

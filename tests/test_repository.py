@@ -519,13 +519,9 @@ def test_tag_mutability_exclusions_are_set_at_creation_and_reconciled(
 
 
 @pytest.mark.stack
-@pytest.mark.xfail(
-    reason="moto 5.2.5 refuses action.targetStorageClass (its lifecycle schema predates ECR's archive storage "
-    "class), and the stack's gateway does not answer PutLifecyclePolicy itself yet",
-    raises=AwsCallError,
-    strict=True,
-)
 def test_a_lifecycle_policy_that_archives_is_applied(stack: StackClient, ecr: Any, unique_name: str) -> None:
+    if "lifecycle-archive" not in stack.gateway_features():
+        pytest.skip("the running stack's gateway predates lifecycle policies that archive: restart the stack")
     archiving = validate_lifecycle_policy(
         json.dumps(
             {
