@@ -16,6 +16,8 @@ ENV PYTHONUNBUFFERED=1 \
 # the venv's activation scripts, packages' tests, and botocore's models of the ~400 services the action
 # never calls (most of the dependencies' size). botocore needs its top-level data files (endpoints,
 # partitions, default configuration, retry rules) and the models of the clients made: ecr and sts.
+# PyYAML's C parser goes too (2.7 MB): the ignore-file is read with the pure-Python SafeLoader, which
+# PyYAML falls back to, and is a few lines long.
 # The bytecode pip compiled is kept: without it every start compiles botocore again.
 COPY requirements.lock /tmp/requirements.lock
 RUN python3 -m venv /opt/venv \
@@ -24,7 +26,8 @@ RUN python3 -m venv /opt/venv \
     && rm /tmp/requirements.lock /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 \
     && find /opt/venv/lib/python3.11/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d \
         ! -name ecr ! -name sts -exec rm -rf {} + \
-    && find /opt/venv -depth -type d -name tests -exec rm -rf {} +
+    && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
+    && rm /opt/venv/lib/python3.11/site-packages/yaml/_yaml.*.so
 
 COPY ecr_action/ /app/ecr_action/
 COPY entrypoint.py /app/entrypoint.py

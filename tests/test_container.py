@@ -211,6 +211,11 @@ def test_the_pruned_image_still_makes_the_clients_the_action_uses(
         "    print(service, client.meta.endpoint_url)\n"
         "data = os.path.join(os.path.dirname(botocore.__file__), 'data')\n"
         "print(sorted(e for e in os.listdir(data) if os.path.isdir(os.path.join(data, e))))\n"
+        # PyYAML's C parser is pruned too: the ignore-file is read by the pure-Python SafeLoader.
+        "from ecr_action.ignores import parse_ignore_file\n"
+        "import yaml\n"
+        "entries = parse_ignore_file('- id: CVE-2024-1\\n  reason: r\\n  expires: 2099-01-31\\n', source='f')\n"
+        "print(yaml.__with_libyaml__, entries[0].vulnerability_id, entries[0].expires)\n"
     )
     output = stack.docker().containers.run(
         action_image.id,
@@ -223,6 +228,7 @@ def test_the_pruned_image_still_makes_the_clients_the_action_uses(
         "ecr https://api.ecr.eu-west-1.amazonaws.com",
         "sts https://sts.eu-west-1.amazonaws.com",
         "['ecr', 'sts']",
+        "False CVE-2024-1 2099-01-31",
     ]
 
 
