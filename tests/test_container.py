@@ -18,7 +18,7 @@ from stack.base_image import ensure_base_image
 from stack.client import StackClient
 from stack.config import REPO_ROOT
 from stack.runner import RunnerStep
-from tests.helpers import HIGH_FINDING, action_code_files, ecr_login, queue_findings
+from tests.helpers import HIGH_FINDING, action_code_files, app_inputs, ecr_login, queue_findings
 
 pytestmark = pytest.mark.stack
 
@@ -80,17 +80,7 @@ def test_the_image_built_from_the_dockerfile_pushes_and_reports_like_the_action(
     write_app(step.workspace / "app", marker=tmp_path.name)
     queue_findings(stack, unique_name, HIGH_FINDING)
     role = stack.github_role(unique_name.replace("/", "-"))
-    environment = step.container_environment(
-        stack,
-        stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-            "network": "none",
-        },
-    )
+    environment = step.container_environment(stack, stack.github_job(), app_inputs(stack, role, unique_name))
 
     status, log = run_as_runner(stack, action_image, step, environment)
 
@@ -122,20 +112,10 @@ def test_the_image_builds_two_platforms_with_a_secret_as_the_runner_runs_it(
         + 'RUN --mount=type=secret,id=token,required=true ["/bin/busybox", "test", "-s", "/run/secrets/token"]\n'
     )
     role = stack.github_role(unique_name.replace("/", "-"))
-    environment = step.container_environment(
-        stack,
-        stack.github_job(),
-        {
-            "aws-region": stack.region,
-            "role-to-assume": role,
-            "repository": unique_name,
-            "context": "app",
-            "network": "none",
-            "platforms": "linux/amd64,linux/arm64",
-            "secrets": f"token={secret}",
-            "scan": "skip",
-        },
+    inputs = app_inputs(
+        stack, role, unique_name, platforms="linux/amd64,linux/arm64", secrets=f"token={secret}", scan="skip"
     )
+    environment = step.container_environment(stack, stack.github_job(), inputs)
 
     status, log = run_as_runner(stack, action_image, step, environment)
 

@@ -359,6 +359,18 @@ HOSTILE_LINES = [
 ]
 
 
+def hostile_build_inputs(stack: StackClient, **more: str) -> dict[str, str]:
+    """A build that is not pushed (no role, no AWS), of the hostile app."""
+    return {
+        "aws-region": stack.region,
+        "repository": "security/hostile-build",
+        "context": "app",
+        "network": "none",
+        "push": "false",
+        **more,
+    }
+
+
 def write_hostile_build(directory: Path, *, fail: bool = False) -> Path:
     write_app(directory, marker="hostile")
     script = "; ".join(f"echo '{line}'" for line in HOSTILE_LINES)
@@ -378,21 +390,8 @@ def test_build_output_is_never_read_as_a_command(stack: StackClient, tmp_path: P
     for run in ("first", "second"):
         step = RunnerStep.in_directory(tmp_path / run)
         write_hostile_build(step.workspace / "app")
-        result = run_action(
-            step.environment(
-                stack,
-                None,
-                {
-                    "aws-region": stack.region,
-                    "repository": "security/hostile-build",
-                    "context": "app",
-                    "network": "none",
-                    "push": "false",
-                    "no-cache": "true",
-                    "builder": builder,
-                },
-            )
-        )
+        inputs = hostile_build_inputs(stack, **{"no-cache": "true", "builder": builder})
+        result = run_action(step.environment(stack, None, inputs))
         assert result.returncode == 0, result.stdout + result.stderr
         view = runner_commands(result.stdout)
         assert {command.name for command in view.commands} <= {"group", "endgroup", "stop-commands"}
@@ -409,19 +408,7 @@ def test_build_output_is_never_read_as_a_command(stack: StackClient, tmp_path: P
 def test_a_failing_build_message_cannot_add_a_command(stack: StackClient, tmp_path: Path) -> None:
     step = RunnerStep.in_directory(tmp_path / "runner")
     write_hostile_build(step.workspace / "app", fail=True)
-    result = run_action(
-        step.environment(
-            stack,
-            None,
-            {
-                "aws-region": stack.region,
-                "repository": "security/hostile-build",
-                "context": "app",
-                "network": "none",
-                "push": "false",
-            },
-        )
-    )
+    result = run_action(step.environment(stack, None, hostile_build_inputs(stack)))
 
     assert result.returncode == 1
     view = runner_commands(result.stdout)
