@@ -38,7 +38,6 @@ class BuiltImage:
 @dataclass(frozen=True, slots=True)
 class BuildResult:
     images: tuple[BuiltImage, ...]  # one per platform, in the order asked
-    builder: str  # buildkit.BUILDKIT or buildkit.CLASSIC
     warnings: tuple[BuildWarning, ...] = ()  # BuildKit's, for annotations once the log is done
     notes: tuple[str, ...] = ()  # what the build's session was asked for (ids and hosts, never values)
 
@@ -118,7 +117,7 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, *, log: Callable[[
             secrets,
             spec.timeout_seconds,
         )
-    return BuildResult((BuiltImage(image_id, spec.platforms[0] if spec.platforms else ""),), buildkit.CLASSIC)
+    return BuildResult((BuiltImage(image_id, spec.platforms[0] if spec.platforms else ""),))
 
 
 def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[[str], None]) -> BuildResult:
@@ -163,7 +162,7 @@ def _buildkit_build(client: docker.DockerClient, spec: BuildSpec, log: Callable[
                 # Not waiting: after a failure or a cancellation the other builds end with the process.
                 pool.shutdown(wait=False, cancel_futures=True)
     images = tuple(BuiltImage(image.image_id, image.platform or "") for image in built)
-    return BuildResult(images, buildkit.BUILDKIT, tuple(warnings), tuple(session.notes))
+    return BuildResult(images, tuple(warnings), tuple(session.notes))
 
 
 def follow_build_log(

@@ -219,12 +219,17 @@ def build(
     secrets: Iterable[str] = (),
     timeout: float | None = None,
 ) -> BuiltPlatform:
-    """Run one platform's build. `secrets` are the values kept out of errors and warnings; `timeout`
-    (seconds) bounds the whole build, after which the engine is disconnected, which cancels it."""
+    """Run one platform's build. `secrets` are the values kept out of the log, errors and warnings (BuildKit
+    names a step after its command with the build arguments expanded); `timeout` (seconds) bounds the whole
+    build, after which the engine is disconnected, which cancels it."""
     values = list(secrets)
 
     def follow(messages: Iterable[Mapping[str, Any]]) -> BuildOutcome:
-        return buildlog.follow(messages, log, (lambda warning: warn(_scrubbed(warning, values))) if warn else None)
+        return buildlog.follow(
+            messages,
+            lambda line: log(scrub(line, values)),
+            (lambda warning: warn(_scrubbed(warning, values))) if warn else None,
+        )
 
     outcome, engine = stream_build(client, dict(request.params), {}, context, follow, values, timeout)
     if outcome.image_id is None or outcome.error is not None:

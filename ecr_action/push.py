@@ -136,10 +136,6 @@ def _refused_registry(ecr: Any, registry_ids: Sequence[str]) -> AccessDeniedErro
     return None
 
 
-def registry_login(ecr: Any, registry_id: str | None, *, mask: Callable[[str], None]) -> RegistryCredentials:
-    return registry_logins(ecr, [registry_id] if registry_id else [], mask=mask)[0]
-
-
 def existing_tags(ecr: Any, spec: PushSpec) -> dict[str, ExistingTag]:
     """What the requested tags name in ECR now (absent tags are left out)."""
     ids = [{"imageTag": tag} for tag in spec.tags]

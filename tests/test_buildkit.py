@@ -28,7 +28,7 @@ from ecr_action.buildkit import (
 )
 from ecr_action.buildplan import OUTSIDE_DOCKERFILE, BuildSpec, plan
 from ecr_action.errors import BuildError, DockerEngineError
-from stack.apps import BUSYBOX
+from stack.apps import BUSYBOX, write_busyboxes
 from stack.client import StackClient
 
 ENGINE_20 = EngineInfo("1.41", "linux", None, "Docker/20.10.24+dfsg1 (linux)")
@@ -216,17 +216,12 @@ def test_a_build_is_tagged_labelled_and_sees_its_target_arch(stack: StackClient,
 
 @pytest.mark.stack
 def test_each_platform_is_built_and_tagged_on_its_own(stack: StackClient, tmp_path: Path) -> None:
-    # Where `python -m stack up` puts Debian's arm64 busybox (the stackarm branch's stack.arm64).
-    arm64 = stack.config.root / "cache" / "busybox-static-arm64" / "bin" / "busybox"
-    if not arm64.exists():
-        pytest.skip("no arm64 busybox in the stack (a stack without arm64 emulation)")
     context = context_with(
         tmp_path / "app",
         'FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nRUN ["/bin/busybox", "--install", '
         '"-s", "/bin"]\nRUN uname -m > /machine\n',
     )
-    shutil.copy(BUSYBOX, context / "busybox-amd64")
-    shutil.copy(arm64, context / "busybox-arm64")
+    write_busyboxes(context, stack.config)
     spec = spec_for(context, platforms=("linux/amd64", "linux/arm64"))
     with packed_context(context, context / "Dockerfile") as packed:
         built = [build(stack.docker(), request, packed, log=lambda _: None) for request in plan(spec)]
@@ -283,6 +278,15 @@ def test_a_failing_run_is_a_build_error_without_the_build_arg_values(stack: Stac
     assert "exit code: 3" in message
     assert message.endswith("Its last output lines:\n  token is ***")
     assert "s3cr3t" not in message
+
+
+@pytest.mark.stack
+def test_no_build_arg_value_reaches_the_log(stack: StackClient, tmp_path: Path) -> None:
+    secret = f"s3cr3t value&x=1/{uuid.uuid4().hex}"
+    context = context_with(tmp_path / "app", PREAMBLE + 'ARG TOKEN\nRUN echo "token is $TOKEN"\n')
+    _, lines = run_build(stack, context, build_args=(("TOKEN", secret),), secrets=(secret,))
+    assert "token is ***" in "\n".join(lines)
+    assert not [line for line in lines if "s3cr3t" in line or "s3cr3t%20value" in line]
 
 
 @pytest.mark.stack

@@ -21,7 +21,7 @@ from ecr_action.push import (
     plan_tags,
     push_failure,
     push_image,
-    registry_login,
+    registry_logins,
 )
 from ecr_action.repository import TagMutability
 from ecr_action.retries import RetryPolicy
@@ -56,7 +56,7 @@ class Pusher:
             repositoryName=repository, imageTagMutability="IMMUTABLE" if immutable else "MUTABLE"
         )
         self.masked: list[str] = []
-        self.auth = registry_login(self.ecr, None, mask=self.masked.append)
+        (self.auth,) = registry_logins(self.ecr, [], mask=self.masked.append)
         self.log: list[str] = []
 
     def __call__(self, app_dir: Path, *tags: str, **changes: object):
